@@ -1,0 +1,68 @@
+"""Static scan of a student's answer for Keras built-ins the lab asks them to implement.
+
+This runs in the trusted process on the source text only (nothing is executed). It is one of
+two defences: the sandbox also disables the same built-ins at run time, so calling them
+through an alias the scan cannot see still fails.
+"""
+
+import ast
+
+# Ways to reach a module's attributes by name, which would let code hide a built-in from this scan.
+INDIRECT_ACCESS = {"importlib", "__import__", "reload", "sys.modules", "keras.src"}
+
+
+def _dotted_name(node):
+    """'keras.optimizers.Adam' for an Attribute/Name chain, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def defining_sources(answers, symbol):
+    """The answer cells (grade_id -> source) that define a class or function named symbol."""
+    found = {}
+    for grade_id, source in answers.items():
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == symbol:
+                found[grade_id] = source
+    return found
+
+
+def forbidden_uses(source, forbidden_paths):
+    """Lines of source that use a forbidden built-in (by its dotted path or last name after import)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    short_names = {path.rsplit(".", 1)[-1] for path in forbidden_paths}
+    uses = []
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                if alias.name in short_names and ("optimizers" in full or "callbacks" in full or "schedules" in full):
+                    imported.add(alias.asname or alias.name)
+                    uses.append((node.lineno, full))
+        elif isinstance(node, (ast.Attribute, ast.Name)):
+            name = _dotted_name(node)
+            if name is None:
+                continue
+            last = name.rsplit(".", 1)[-1]
+            qualified = "." in name and last in short_names and name.split(".")[-2] in (
+                "optimizers", "callbacks", "schedules", "adam", "sgd", "rmsprop", "adagrad", "adamw")
+            if qualified or name in imported:
+                uses.append((node.lineno, name))
+            elif name in INDIRECT_ACCESS or any(name.startswith(prefix + ".") for prefix in INDIRECT_ACCESS):
+                uses.append((node.lineno, name))
+    deduplicated = sorted(set(uses))
+    return [f"line {line}: {name}" for line, name in deduplicated]

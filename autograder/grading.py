@@ -1,0 +1,175 @@
+"""Grades submissions: student code runs in the sandbox, every verdict is made here.
+
+For each lab, the references are computed once per batch by running the checks' probes on
+trusted Keras built-ins in a job that contains no student code (literal expected values need
+no run at all). For each submission, the student's program and the same probes run in the
+sandbox; only the probe outputs come back. This process then compares outputs with
+references, applies the static scan for forbidden built-ins and scores each part: all of a
+part's checks must pass for its points.
+"""
+
+import dataclasses
+import time
+
+from autograder import forbidden, sandbox, submission
+from labkit import checks as labkit_checks
+
+GRADING_ENVIRONMENT = {"LABKIT_MODE": "fast"}
+
+
+@dataclasses.dataclass
+class CheckResult:
+    """The verdict of one check, with what the student may see of it."""
+
+    description: str
+    hidden: bool
+    passed: bool
+    message: str
+    hint: str
+
+
+@dataclasses.dataclass
+class PartResult:
+    """Score of one graded part."""
+
+    grade_id: str
+    score: float
+    max_score: float
+    checks: list
+    problems: list  # reasons the part scored 0 beyond failed checks (forbidden built-in, ...)
+
+
+@dataclasses.dataclass
+class SubmissionResult:
+    """Everything the gradebook, the CSV and the feedback need about one submission."""
+
+    student_id: str
+    lab_id: str
+    parts: list
+    notes: list  # tampering and structure notes (edited test cells, missing cells, ...)
+    incidents: list  # what happened in the sandbox (time-outs, crashes, reduced isolation)
+    cell_errors: dict  # cell label -> error message
+    output: str
+    isolation: str
+    seconds: float
+
+    @property
+    def score(self):
+        return sum(part.score for part in self.parts)
+
+    @property
+    def max_score(self):
+        return sum(part.max_score for part in self.parts)
+
+
+class ReferenceComputationError(RuntimeError):
+    """A reference could not be computed: the lab's checks are broken (an instructor error)."""
+
+
+def _probe_request(graded, symbol):
+    return {
+        "key": graded.key,
+        "probe": graded.check.probe,
+        "symbol": symbol,
+        "arguments": graded.check.arguments,
+    }
+
+
+def compute_references(lab, isolation="auto"):
+    """Expected outputs of every check: literal values, or probes run on Keras built-ins."""
+    references = {}
+    requests = []
+    for graded in lab.all_checks():
+        if graded.check.expected is not None:
+            references[graded.key] = graded.check.expected
+        else:
+            requests.append(_probe_request(graded, graded.check.reference))
+    if requests:
+        job = {"cells": [], "probes": requests, "forbidden": [], "environment": GRADING_ENVIRONMENT}
+        result = sandbox.run_job(job, lab.limits, isolation)
+        for request in requests:
+            outcome = result.probes.get(request["key"], {"error": "no result"})
+            if "outputs" not in outcome:
+                raise ReferenceComputationError(
+                    f"{lab.lab_id}: the reference for check {request['key']} ({request['symbol']}) "
+                    f"failed: {outcome.get('error')}\n{result.output[-2000:]}"
+                )
+            references[request["key"]] = labkit_checks.decode_outputs(outcome["outputs"])
+    return references
+
+
+def _forbidden_problems(lab, program, targets):
+    """Messages for each target symbol whose defining answer cell uses a forbidden built-in."""
+    problems = []
+    for symbol in sorted(targets):
+        paths = lab.forbidden_builtins.get(symbol)
+        if not paths:
+            continue
+        for grade_id, source in forbidden.defining_sources(program.answers, symbol).items():
+            uses = forbidden.forbidden_uses(source, paths)
+            if uses:
+                problems.append(
+                    f"`{symbol}` (cell `{grade_id}`) uses a Keras built-in this part asks you to implement "
+                    f"yourself ({'; '.join(uses)}), so the part scores 0"
+                )
+    return problems
+
+
+def _all_forbidden(lab):
+    return sorted({path for paths in lab.forbidden_builtins.values() for path in paths})
+
+
+def _judge(graded, outcome, reference):
+    """Compare one probe outcome with its reference; hidden checks get the hint only."""
+    check = graded.check
+    if "outputs" not in outcome:
+        error = outcome.get("error", "no result")
+        verdict = labkit_checks.Outcome(False, f"your code raised {error}" if not error.startswith("stopped") else error)
+    else:
+        got = labkit_checks.decode_outputs(outcome["outputs"])
+        verdict = labkit_checks.compare_outputs(reference, got, rtol=check.rtol, atol=check.atol)
+    return CheckResult(check.description, graded.hidden, verdict.passed, verdict.message, check.hint)
+
+
+def grade_notebook(lab, notebook_path, student_id, references, isolation="auto"):
+    """Grade one student's notebook for one lab; never raises for anything the student did."""
+    started = time.monotonic()
+    program = submission.build_program(lab, notebook_path)
+    if not program.readable:
+        parts = [PartResult(part.grade_id, 0.0, part.points, [], ["the notebook could not be read"])
+                 for part in lab.parts]
+        return SubmissionResult(student_id, lab.lab_id, parts, program.notes, [], {}, "", "none",
+                                round(time.monotonic() - started, 2))
+    requests = [_probe_request(graded, graded.check.target) for graded in lab.all_checks()]
+    job = {
+        "cells": [{"label": cell["label"], "source": cell["source"]} for cell in program.cells],
+        "probes": requests,
+        "forbidden": _all_forbidden(lab),
+        "environment": GRADING_ENVIRONMENT,
+    }
+    result = sandbox.run_job(job, lab.limits, isolation)
+    parts = []
+    for part in lab.parts:
+        check_results = [
+            _judge(graded, result.probes.get(graded.key, {"error": "the check did not run"}), references[graded.key])
+            for graded in part.checks
+        ]
+        problems = _forbidden_problems(lab, program, {graded.check.target for graded in part.checks})
+        passed = all(item.passed for item in check_results) and not problems
+        parts.append(PartResult(part.grade_id, part.points if passed else 0.0, part.points, check_results, problems))
+    cell_errors = {
+        program.cells[index]["label"]: status
+        for index, status in sorted(result.cells.items())
+        if status != "ok"
+    }
+    return SubmissionResult(
+        student_id=student_id,
+        lab_id=lab.lab_id,
+        parts=parts,
+        notes=program.notes,
+        incidents=result.incidents,
+        cell_errors=cell_errors,
+        output=result.output,
+        isolation=result.isolation,
+        seconds=round(time.monotonic() - started, 2),
+    )
