@@ -50,7 +50,8 @@ def forbidden_uses(source, forbidden_paths):
         if isinstance(node, ast.ImportFrom):
             for alias in node.names:
                 full = f"{node.module}.{alias.name}"
-                if alias.name in short_names and ("optimizers" in full or "callbacks" in full or "schedules" in full):
+                if alias.name in short_names and (full in forbidden_paths or "optimizers" in full
+                                                  or "callbacks" in full or "schedules" in full):
                     imported.add(alias.asname or alias.name)
                     uses.append((node.lineno, full))
         elif isinstance(node, (ast.Attribute, ast.Name)):
@@ -60,6 +61,8 @@ def forbidden_uses(source, forbidden_paths):
             last = name.rsplit(".", 1)[-1]
             qualified = "." in name and last in short_names and name.split(".")[-2] in (
                 "optimizers", "callbacks", "schedules", "adam", "sgd", "rmsprop", "adagrad", "adamw")
+            # Any forbidden path written out in full, e.g. keras.ops.relu or tf.keras.activations.relu.
+            qualified = qualified or any(name == path or name.endswith("." + path) for path in forbidden_paths)
             if qualified or name in imported:
                 uses.append((node.lineno, name))
             elif name in INDIRECT_ACCESS or any(name.startswith(prefix + ".") for prefix in INDIRECT_ACCESS):

@@ -1,0 +1,5 @@
+"""`python -m autograder`: see autograder/cli.py."""
+
+from autograder import cli
+
+raise SystemExit(cli.main())

@@ -1,0 +1,127 @@
+"""Command line: python -m autograder release|grade|export|feedback|mutants|demo."""
+
+import argparse
+import pathlib
+import sys
+
+from autograder import batch, lab as lab_module, mutation, release, reports
+
+
+def _labs(solutions, wanted):
+    labs = lab_module.find_labs(solutions)
+    if wanted:
+        known = {lab.lab_id for lab in labs}
+        missing = sorted(set(wanted) - known)
+        if missing:
+            raise SystemExit(f"unknown lab(s) {missing}; labs in {solutions}/: {sorted(known)}")
+        labs = [lab for lab in labs if lab.lab_id in wanted]
+    return labs
+
+
+def command_release(arguments):
+    ids = arguments.labs or release.lab_ids(arguments.solutions)
+    for lab_id in ids:
+        target = release.release_lab(lab_id, arguments.solutions, arguments.labs_folder)
+        print(f"released {lab_id} -> {target}")
+    return 0
+
+
+def command_grade(arguments):
+    labs = _labs(arguments.solutions, arguments.lab)
+    submissions = batch.find_submissions(arguments.submissions, [lab.lab_id for lab in labs])
+    if not submissions:
+        print(f"no submissions found in {arguments.submissions} (expected <student>/<lab_id>.ipynb "
+              "or nbgrader's submitted/<student>/<lab_id>/<lab_id>.ipynb)", file=sys.stderr)
+        return 1
+    results = batch.grade_folder(submissions, labs, arguments.output, arguments.workers, arguments.isolation,
+                                 progress=not arguments.quiet)
+    print(reports.summary_table(results))
+    print(f"gradebook: {pathlib.Path(arguments.output) / 'gradebook.db'}; "
+          f"log: {pathlib.Path(arguments.output) / 'grading.log'}")
+    if any(result.isolation != "bwrap" for result in results):
+        print("WARNING: graded WITHOUT the bubblewrap sandbox (reduced isolation); see grading.log",
+              file=sys.stderr)
+    return 0
+
+
+def command_export(arguments):
+    path = batch.export_csv(arguments.output, arguments.csv)
+    print(f"wrote {path}")
+    return 0
+
+
+def command_feedback(arguments):
+    paths = batch.write_all_feedback(arguments.output, arguments.feedback)
+    print(f"wrote {len(paths)} feedback files under {pathlib.Path(paths[0]).parent.parent if paths else '-'}")
+    return 0
+
+
+def command_mutants(arguments):
+    survivors = 0
+    for path in arguments.files:
+        lab_id, _ = mutation.load_mutants(path)
+        outcomes = mutation.run_mutants(path, arguments.solutions, arguments.workers, arguments.isolation)
+        print("\n".join(mutation.format_report(lab_id, outcomes)))
+        survivors += sum(not outcome.killed for outcome in outcomes)
+    return 1 if survivors else 0
+
+
+def command_demo(arguments):
+    from autograder import demo
+
+    return demo.run(arguments.solutions, arguments.output, arguments.workers, arguments.isolation, arguments.lab)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    parser.add_argument("--solutions", default="solutions", help="folder of source notebooks (default: solutions)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def grading_options(command):
+        command.add_argument("--workers", type=int, default=1, help="submissions graded at once (default 1)")
+        command.add_argument("--isolation", choices=("auto", "bwrap", "none"), default="auto",
+                             help="sandbox: bwrap (required), auto (bwrap when available), none (debugging only)")
+
+    release_command = commands.add_parser("release", help="generate student notebooks into labs/")
+    release_command.add_argument("labs", nargs="*", help="lab ids (default: all)")
+    release_command.add_argument("--labs-folder", default="labs", help="where releases go (default: labs)")
+    release_command.set_defaults(handler=command_release)
+
+    grade_command = commands.add_parser("grade", help="grade a folder of submissions")
+    grade_command.add_argument("submissions", help="<student>/<lab_id>.ipynb folders, or an nbgrader course root")
+    grade_command.add_argument("--lab", action="append", help="only this lab (repeatable)")
+    grade_command.add_argument("--output", default="grading", help="gradebook, results and log (default: grading)")
+    grade_command.add_argument("--quiet", action="store_true", help="no progress bar")
+    grading_options(grade_command)
+    grade_command.set_defaults(handler=command_grade)
+
+    export_command = commands.add_parser("export", help="write the CSV of part scores")
+    export_command.add_argument("--output", default="grading", help="the grading folder (default: grading)")
+    export_command.add_argument("--csv", help="CSV path (default: <output>/grades.csv)")
+    export_command.set_defaults(handler=command_export)
+
+    feedback_command = commands.add_parser("feedback", help="write per-student feedback HTML")
+    feedback_command.add_argument("--output", default="grading", help="the grading folder (default: grading)")
+    feedback_command.add_argument("--feedback", help="feedback folder (default: <output>/feedback)")
+    feedback_command.set_defaults(handler=command_feedback)
+
+    mutants_command = commands.add_parser("mutants", help="check that known-wrong implementations lose points")
+    mutants_command.add_argument("files", nargs="+", help="mutant files such as tests/mutants/05_optimizers.py")
+    grading_options(mutants_command)
+    mutants_command.set_defaults(handler=command_mutants)
+
+    demo_command = commands.add_parser("demo", help="release a lab and grade sample submissions")
+    demo_command.add_argument("--lab", default=None, help="lab id (default: the first lab)")
+    demo_command.add_argument("--output", default="demo-output", help="where everything goes (default: demo-output)")
+    grading_options(demo_command)
+    demo_command.set_defaults(handler=command_demo)
+    return parser
+
+
+def main(argv=None):
+    arguments = build_parser().parse_args(argv)
+    try:
+        return arguments.handler(arguments)
+    except (ValueError, lab_module.LabDefinitionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
