@@ -84,7 +84,7 @@ def build_program(lab, notebook_path):
             )
     for cell in lab.cells:
         if cell.grade_id not in seen:
-            what = "answer" if cell.role == "answer" else "read-only"
+            what = {"answer": "answer", "test": "test"}.get(cell.role, "read-only")
             notes.append(f"the {what} cell `{cell.grade_id}` is missing from the notebook")
     program_cells = list(added_after.get(None, []))
     for cell in lab.cells:

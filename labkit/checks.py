@@ -14,6 +14,7 @@ runs in two places:
 import contextlib
 import dataclasses
 import importlib
+import os
 import traceback
 
 import numpy as np
@@ -137,8 +138,12 @@ def relative_error(expected, got):
     expected = np.asarray(expected, dtype=np.float64)
     got = np.asarray(got, dtype=np.float64)
     scale = np.maximum(np.maximum(np.abs(expected), np.abs(got)), 1e-300)
-    errors = np.abs(got - expected) / scale
-    errors = np.where(np.isnan(errors) & (np.isnan(expected) == np.isnan(got)), 0.0, errors)
+    with np.errstate(invalid="ignore"):
+        errors = np.abs(got - expected) / scale
+    # Equal values (infinities included) and NaN against NaN count as identical; any other NaN
+    # (NaN against a number, inf against a finite value, inf against -inf) is an infinite error.
+    same = (expected == got) | (np.isnan(expected) & np.isnan(got))
+    errors = np.where(same, 0.0, np.where(np.isnan(errors), np.inf, errors))
     return float(np.max(errors)) if errors.size else 0.0
 
 
@@ -263,7 +268,12 @@ def evaluate(check, namespace):
 def describe_exception(error):
     """One line naming an exception and where in the student's code it was raised."""
     frames = traceback.extract_tb(error.__traceback__)
-    student_frames = [frame for frame in frames if frame.filename.startswith("<")]
+    # Student code is compiled as "<cell ...>" by the grader and as ".../ipykernel_*/N.py" by Jupyter;
+    # library frames (site-packages, labkit itself) are never the student's.
+    library_folders = ("site-packages", "dist-packages", os.path.dirname(os.path.abspath(__file__)))
+    student_frames = [frame for frame in frames
+                      if frame.filename.startswith("<") or not frame.filename.startswith(library_folders)
+                      and "ipykernel" in frame.filename]
     where = ""
     if student_frames:
         frame = student_frames[-1]

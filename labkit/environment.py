@@ -50,8 +50,13 @@ def _list_devices(backend):
     if backend == "tensorflow":
         import tensorflow
 
-        return [f"{device.device_type}:{index}" for index, device in enumerate(
-            tensorflow.config.list_physical_devices())]
+        names, counts = [], {}
+        for device in tensorflow.config.list_physical_devices():
+            # Number devices per type (CPU:0, GPU:0, GPU:1), not across all devices.
+            index = counts.get(device.device_type, 0)
+            counts[device.device_type] = index + 1
+            names.append(f"{device.device_type}:{index}")
+        return names
     if backend == "jax":
         import jax
 

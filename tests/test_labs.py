@@ -1,0 +1,78 @@
+"""Every lab in solutions/: conventions hold, labs/ is in sync, and grading separates right from wrong.
+
+The grading checks go through the real sandboxed pipeline: the solution must earn every
+point and the untouched release must earn none, on every graded part.
+"""
+
+import json
+import pathlib
+
+import pytest
+
+from autograder import batch, lab as lab_module, release, samples
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+LAB_IDS = release.lab_ids(SOLUTIONS)
+
+
+def test_there_are_labs():
+    assert {"05_optimizers", "06_callbacks"} <= set(LAB_IDS)
+
+
+@pytest.mark.parametrize("lab_id", LAB_IDS)
+def test_lab_follows_the_conventions(lab_id):
+    lab = lab_module.load_lab(SOLUTIONS / lab_id / f"{lab_id}.ipynb")
+    assert lab.answer_ids(), "a lab needs answer cells"
+    for part in lab.parts:
+        assert any(graded.hidden for graded in part.checks), f"{part.grade_id} has no hidden check"
+        assert any(not graded.hidden for graded in part.checks), f"{part.grade_id} has no visible self-check"
+        for graded in part.checks:
+            if graded.hidden:
+                assert graded.check.hint, f"{part.grade_id}: hidden checks need a hint for the feedback"
+    for symbol, paths in lab.forbidden_builtins.items():
+        assert paths and all(path.startswith("keras.") for path in paths), symbol
+
+
+@pytest.mark.parametrize("folder", ["solutions", "labs"])
+def test_notebooks_are_stored_without_outputs(folder):
+    for path in sorted((ROOT / folder).glob("*/*.ipynb")):
+        notebook = json.loads(path.read_text())
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path}: outputs stored"
+
+
+def test_release_is_in_sync_with_the_solutions():
+    differences = release.release_differences(SOLUTIONS, ROOT / "labs")
+    assert differences == [], f"run `make release`: {differences}"
+
+
+def test_release_hides_solutions_and_hidden_tests():
+    for lab_id in LAB_IDS:
+        text = (ROOT / "labs" / lab_id / f"{lab_id}.ipynb").read_text()
+        assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+        assert "YOUR CODE HERE" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab_id", LAB_IDS)
+def test_solution_earns_everything_and_release_nothing(lab_id, tmp_path):
+    source_path = SOLUTIONS / lab_id / f"{lab_id}.ipynb"
+    release_path = ROOT / "labs" / lab_id / f"{lab_id}.ipynb"
+    lab = lab_module.load_lab(source_path)
+    solution = samples.write_notebook(samples.make_submission(release_path, source_path),
+                                      tmp_path / "solution" / f"{lab_id}.ipynb")
+    submissions = [batch.Submission("solution", lab_id, solution),
+                   batch.Submission("release", lab_id, release_path)]
+    results = {result.student_id: result
+               for result in batch.grade_folder(submissions, [lab], tmp_path / "graded", workers=2, progress=False)}
+    solved = results["solution"]
+    assert solved.score == lab.max_score, [
+        (part.grade_id, [check.message for check in part.checks if not check.passed], part.problems)
+        for part in solved.parts if part.score < part.max_score
+    ] + [solved.incidents, solved.cell_errors]
+    assert solved.isolation == "bwrap"
+    untouched = results["release"]
+    assert {part.grade_id: part.score for part in untouched.parts} == {part.grade_id: 0 for part in lab.parts}
+    print(f"\n{lab_id}: solution graded in {solved.seconds:.1f} s, release in {untouched.seconds:.1f} s")
