@@ -31,7 +31,7 @@ def test_lab_follows_the_conventions(lab_id):
             if graded.hidden:
                 assert graded.check.hint, f"{part.grade_id}: hidden checks need a hint for the feedback"
     for symbol, paths in lab.forbidden_builtins.items():
-        assert paths and all(path.startswith("keras.") for path in paths), symbol
+        assert all(path.startswith(("keras.", "tensorflow.")) for path in paths), symbol
 
 
 @pytest.mark.parametrize("folder", ["solutions", "labs"])
@@ -68,7 +68,7 @@ def test_solution_earns_everything_and_release_nothing(lab_id, tmp_path):
     results = {result.student_id: result
                for result in batch.grade_folder(submissions, [lab], tmp_path / "graded", workers=2, progress=False)}
     solved = results["solution"]
-    assert solved.score == lab.max_score, [
+    assert solved.score == lab.max_points, [
         (part.grade_id, [check.message for check in part.checks if not check.passed], part.problems)
         for part in solved.parts if part.score < part.max_score
     ] + [solved.incidents, solved.cell_errors]

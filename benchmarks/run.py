@@ -1,0 +1,156 @@
+"""Performance numbers for the README: grading time, notebook time, optimizer overhead, accuracy.
+
+Run with `make benchmark` (fast mode). Prints a report and rewrites benchmarks/RESULTS.md.
+These are measurements, not pass/fail tests: targets are listed next to each number.
+"""
+
+import datetime
+import os
+import pathlib
+import platform
+import statistics
+import tempfile
+import time
+
+import nbformat
+import nbclient
+import numpy as np
+
+from autograder import batch, lab as lab_module, release, samples
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+GRADING_REPEATS = 3
+STEP_REPEATS = 200
+
+
+def time_notebook(lab_id):
+    """Wall seconds to run a solution notebook in fast mode, and its best test accuracy if it has one."""
+    notebook = nbformat.read(str(SOLUTIONS / lab_id / f"{lab_id}.ipynb"), as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "print('BENCHMARK-ACCURACY', max(test_accuracies.values()) if 'test_accuracies' in globals() else -1)"))
+    started = time.perf_counter()
+    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(SOLUTIONS / lab_id)}})
+    client.execute()
+    seconds = time.perf_counter() - started
+    text = "".join(output.get("text", "") for output in notebook.cells[-1].outputs)
+    accuracy = float(text.split()[-1]) if "BENCHMARK-ACCURACY" in text else -1.0
+    return seconds, accuracy
+
+
+def time_grading(lab_id):
+    """Median seconds to grade one solution submission (sandbox start included), and reference time."""
+    source_path = SOLUTIONS / lab_id / f"{lab_id}.ipynb"
+    lab = lab_module.load_lab(source_path)
+    from autograder import grading
+
+    started = time.perf_counter()
+    references = grading.compute_references(lab)
+    reference_seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as scratch:
+        path = samples.write_notebook(
+            samples.make_submission(ROOT / "labs" / lab_id / f"{lab_id}.ipynb", source_path),
+            pathlib.Path(scratch) / f"{lab_id}.ipynb")
+        durations = []
+        for _ in range(GRADING_REPEATS):
+            started = time.perf_counter()
+            result = grading.grade_notebook(lab, path, "benchmark", references)
+            durations.append(time.perf_counter() - started)
+            if result.score != lab.max_points:
+                raise RuntimeError(f"{lab_id}: the solution scored {result.score}/{lab.max_points}")
+    return statistics.median(durations), reference_seconds
+
+
+def _solution_namespace(lab_id):
+    """Execute a lab's setup and answer cells (trusted instructor code) and return the namespace."""
+    lab = lab_module.load_lab(SOLUTIONS / lab_id / f"{lab_id}.ipynb")
+    namespace = {"__name__": "__benchmark__"}
+    for cell in lab.cells:
+        if cell.role in ("setup", "answer"):
+            exec(compile(cell.source, f"<{cell.grade_id}>", "exec"), namespace)
+    return namespace
+
+
+def _step_seconds(make_optimizer, jit_compile):
+    import keras
+
+    from labkit import models
+
+    model = models.make_classifier(hidden_units=(256,), seed=0)
+    model.compile(optimizer=make_optimizer(), loss="sparse_categorical_crossentropy", jit_compile=jit_compile)
+    generator = np.random.default_rng(0)
+    images = generator.random((128, 28, 28), dtype=np.float32)
+    labels = generator.integers(0, 10, 128)
+    for _ in range(20):
+        model.train_on_batch(images, labels)
+    timings = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(STEP_REPEATS // 5):
+            model.train_on_batch(images, labels)
+        timings.append((time.perf_counter() - started) / (STEP_REPEATS // 5))
+    keras.backend.clear_session()
+    return min(timings)
+
+
+def optimizer_overhead():
+    """Per-step time of the solution optimizers vs the Keras built-ins, jit off and on."""
+    import keras
+
+    namespace = _solution_namespace("05_optimizers")
+    pairs = {
+        "SGD (momentum 0.9, Nesterov)": ("SGD", keras.optimizers.SGD, {"learning_rate": 0.01, "momentum": 0.9,
+                                                                        "nesterov": True}),
+        "RMSprop (centered)": ("RMSprop", keras.optimizers.RMSprop, {"centered": True}),
+        "Adam": ("Adam", keras.optimizers.Adam, {}),
+        "AdamW": ("AdamW", keras.optimizers.AdamW, {}),
+    }
+    rows = []
+    for label, (name, builtin, arguments) in pairs.items():
+        for jit_compile in (False, True):
+            ours = _step_seconds(lambda: namespace[name](**arguments), jit_compile)
+            theirs = _step_seconds(lambda: builtin(**arguments), jit_compile)
+            rows.append((label, jit_compile, ours, theirs, ours / theirs))
+    return rows
+
+
+def main():
+    os.environ.setdefault("LABKIT_MODE", "fast")
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured {datetime.date.today()} with `make benchmark` on {platform.machine()}, "
+        f"{os.cpu_count()} CPU cores, Python {platform.python_version()}, fast mode.",
+        "",
+        "## Solution notebooks (fast mode, kernel start included; target <= 60 s)",
+        "",
+        "| lab | wall seconds | best MNIST test accuracy (target >= 95 %) |",
+        "| --- | --- | --- |",
+    ]
+    for lab_id in release.lab_ids(SOLUTIONS):
+        seconds, accuracy = time_notebook(lab_id)
+        shown = f"{accuracy:.2%}" if accuracy >= 0 else "—"
+        lines.append(f"| {lab_id} | {seconds:.1f} | {shown} |")
+        print(lines[-1], flush=True)
+    lines += ["", f"## Grading one submission (median of {GRADING_REPEATS}, sandbox start included; "
+                  "target <= 15 s)", "",
+              "| lab | seconds per submission | references (once per batch) |", "| --- | --- | --- |"]
+    for lab_id in release.lab_ids(SOLUTIONS):
+        median, reference_seconds = time_grading(lab_id)
+        lines.append(f"| {lab_id} | {median:.1f} | {reference_seconds:.1f} |")
+        print(lines[-1], flush=True)
+    lines += ["", "## Solution optimizers vs Keras built-ins (seconds per training step, MLP 784-256-10, "
+                  "batch 128; target ratio <= 1.05)", "",
+              "| optimizer | jit | ours | Keras | ratio |", "| --- | --- | --- | --- | --- |"]
+    for label, jit_compile, ours, theirs, ratio in optimizer_overhead():
+        lines.append(f"| {label} | {'on' if jit_compile else 'off'} | {ours * 1e3:.2f} ms | "
+                     f"{theirs * 1e3:.2f} ms | {ratio:.2f} |")
+        print(lines[-1], flush=True)
+    RESULTS.write_text("\n".join(lines) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
