@@ -98,12 +98,32 @@ def compute_references(lab, isolation="auto"):
     return references
 
 
+def _indirect_access_anywhere(program):
+    """Lines in any of the student's cells that reach library modules by name."""
+    found = []
+    for cell in program.cells:
+        if cell["origin"] != "setup":
+            found += [f"cell `{cell['label']}` {use}" for use in forbidden.indirect_access(cell["source"])]
+    return found
+
+
 def _forbidden_problems(lab, program, targets):
-    """Messages for each target symbol whose defining answer cell uses a forbidden built-in."""
+    """Messages for each target symbol whose defining answer cell uses a forbidden built-in.
+
+    Reaching modules by name (importlib, keras.src, ...) anywhere in the student's code could
+    restore a disabled built-in out of sight, so it counts against every such target.
+    """
     problems = []
+    indirect = _indirect_access_anywhere(program)
     for symbol in sorted(targets):
         paths = lab.forbidden_builtins.get(symbol)
         if not paths:
+            continue
+        if indirect:
+            problems.append(
+                f"`{symbol}`: your code reaches library modules by name ({'; '.join(indirect)}), which could "
+                "bring back the built-in this part asks you to implement, so the part scores 0"
+            )
             continue
         for grade_id, source in forbidden.defining_sources(program.answers, symbol).items():
             uses = forbidden.forbidden_uses(source, paths)

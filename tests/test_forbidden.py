@@ -182,3 +182,16 @@ def test_names_in_strings_and_comments_are_not_flagged():
 def test_syntax_error_returns_empty_list():
     assert uses("class Adam(keras.optimizers.Adam\n    pass\n") == []
     assert forbidden.forbidden_uses("def (:", RELU) == []
+
+
+def test_indirect_access_names_importlib_and_private_modules():
+    source = "import importlib\nfrom keras.src.optimizers import adam\nm = __import__('keras')\n"
+    found = forbidden.indirect_access(source)
+    assert any("importlib" in line for line in found)
+    assert any("keras.src.optimizers" in line for line in found)
+    assert any("__import__" in line for line in found)
+
+
+def test_indirect_access_ignores_ordinary_code():
+    assert forbidden.indirect_access("import keras\nfrom keras import ops\nx = ops.sqrt(4.0)\n") == []
+    assert forbidden.indirect_access("def broken(:\n") == []

@@ -90,6 +90,12 @@ CASES = {
     "uses_builtin_hidden_by_getattr": ({"relu": "import keras\n\ndef relu(values):\n"
                                                 "    return getattr(keras.activations, 're' + 'lu')(values)\n"},
                                        None, {"test_relu": 0, "test_square": 1}),
+    # A fresh copy of the built-in, reloaded in another cell, escapes the run-time disabling; the scan sees it.
+    "builtin_reloaded_in_another_cell": ({"square": "import importlib\n"
+                                                    "fresh = importlib.reload(importlib.import_module("
+                                                    "'keras.src.activations.activations'))\n" + CORRECT_SQUARE,
+                                          "relu": "def relu(values):\n    return fresh.relu(values)\n"},
+                                         None, {"test_relu": 0, "test_square": 1}),
     # The grader's files live in pytest's temporary folders and in the repository; neither is visible.
     "reads_hidden_tests_and_gradebook": ({"square": "import glob, os\n"
                                                     "found = glob.glob('/tmp/pytest-of-*/**/*.ipynb', recursive=True)"
