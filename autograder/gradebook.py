@@ -6,13 +6,23 @@ Only this trusted process opens the database; the sandbox cannot see it.
 """
 
 import contextlib
+import os
+import sys
 
 from nbgrader import api as nbgrader_api
+
+
+def ensure_alembic_on_path():
+    """nbgrader migrates its database by running the `alembic` script installed beside Python."""
+    scripts = os.path.dirname(sys.executable)
+    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
 
 
 @contextlib.contextmanager
 def open_gradebook(database_path):
     """An nbgrader Gradebook on an SQLite file, closed afterwards."""
+    ensure_alembic_on_path()
     gradebook = nbgrader_api.Gradebook(f"sqlite:///{database_path}")
     try:
         yield gradebook

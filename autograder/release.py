@@ -6,22 +6,19 @@ regenerates it and compares it with what is committed.
 """
 
 import json
-import os
 import pathlib
 import shutil
-import sys
 import tempfile
 
 import nbformat
 import traitlets.config
 from nbgrader.apps import api as nbgrader_api
 
+from autograder import gradebook
+
 
 def _nbgrader(solutions_directory, release_directory, database_path):
-    # nbgrader runs its database migrations with the `alembic` script installed beside Python.
-    scripts = os.path.dirname(sys.executable)
-    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
+    gradebook.ensure_alembic_on_path()
     solutions_directory = pathlib.Path(solutions_directory).resolve()
     release_directory = pathlib.Path(release_directory).resolve()
     config = traitlets.config.Config()

@@ -1,0 +1,447 @@
+"""Tests for labkit.callback_probes: Keras built-ins pass against themselves, wrong variants fail, bad input raises."""
+
+import math
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from labkit import callback_probes
+from labkit import checks
+
+SCHEDULES = keras.optimizers.schedules
+
+
+# ---------------------------------------------------------------------------
+# Deliberately wrong (and deliberately different but correct) implementations.
+
+
+class PatienceOffByOne(keras.callbacks.EarlyStopping):
+    """Waits one epoch too long."""
+
+    def __init__(self, patience=0, **kwargs):
+        super().__init__(patience=patience + 1, **kwargs)
+
+
+class RestoresOnlyAfterStop(keras.callbacks.EarlyStopping):
+    """Keras 2 behaviour: restore the best weights only when training was stopped early."""
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0:
+            super().on_train_end(logs)
+
+
+class WarnsNothing(keras.callbacks.EarlyStopping):
+    """Returns None silently when the monitor is missing."""
+
+    def get_monitor_value(self, logs):
+        return (logs or {}).get(self.monitor)
+
+
+class ForgetsStateBetweenFits(keras.callbacks.EarlyStopping):
+    """Does not reset its state in on_train_begin."""
+
+    def on_train_begin(self, logs=None):
+        if not hasattr(self, "best"):
+            super().on_train_begin(logs)
+
+
+class NoCooldown(keras.callbacks.ReduceLROnPlateau):
+    def __init__(self, cooldown=0, **kwargs):
+        super().__init__(cooldown=0, **kwargs)
+
+
+class NoMinimumRate(keras.callbacks.ReduceLROnPlateau):
+    def __init__(self, min_lr=0.0, **kwargs):
+        super().__init__(min_lr=0.0, **kwargs)
+
+
+class BreaksTheOptimizer(keras.callbacks.Callback):
+    """Replaces the model's optimizer: the probe's cached model must not be reused afterwards."""
+
+    def __init__(self, **kwargs):
+        super().__init__()
+
+    def on_train_begin(self, logs=None):
+        self.model.optimizer = keras.optimizers.Adam(learning_rate=0.5)
+
+
+class ExponentialOffByOne(SCHEDULES.ExponentialDecay):
+    def __call__(self, step):
+        return super().__call__(ops.cast(step, "float32") + 1.0)
+
+
+class PythonBranchingDecay(SCHEDULES.ExponentialDecay):
+    """Branches in Python on the step tensor: fine eagerly, impossible in a compiled train step."""
+
+    def __call__(self, step):
+        if step < self.decay_steps:
+            return ops.convert_to_tensor(self.initial_learning_rate)
+        return super().__call__(step)
+
+
+class ExponentialViaLogarithms(SCHEDULES.LearningRateSchedule):
+    """A correct exponential decay written differently: exp(step / decay_steps * log(rate))."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.decay_rate = decay_rate
+        self.staircase = staircase
+        self.name = name
+
+    def __call__(self, step):
+        progress = ops.cast(step, "float32") / self.decay_steps
+        if self.staircase:
+            progress = ops.floor(progress)
+        return self.initial_learning_rate * ops.exp(progress * math.log(self.decay_rate))
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
+
+
+class PiecewiseWithWhere(SCHEDULES.PiecewiseConstantDecay):
+    """A correct step schedule built from nested ops.where."""
+
+    def __call__(self, step):
+        step = ops.cast(step, "int64")
+        value = ops.convert_to_tensor(self.values[-1], dtype="float32")
+        for boundary, boundary_value in reversed(list(zip(self.boundaries, self.values[:-1]))):
+            value = ops.where(step <= boundary, ops.convert_to_tensor(boundary_value, dtype="float32"), value)
+        return value
+
+
+class SmallOneCycle(SCHEDULES.LearningRateSchedule):
+    """The lab's one-cycle definition; `shift` moves the peak (0 is correct)."""
+
+    def __init__(self, max_learning_rate, total_steps, pct_start=0.25, div_factor=25.0, final_div_factor=1e4,
+                 name="OneCycle", shift=0.0):
+        self.config = {
+            "max_learning_rate": max_learning_rate, "total_steps": total_steps, "pct_start": pct_start,
+            "div_factor": div_factor, "final_div_factor": final_div_factor, "name": name,
+        }
+        self.shift = shift
+
+    def __call__(self, step):
+        peak = self.config["max_learning_rate"]
+        start = peak / self.config["div_factor"]
+        end = start / self.config["final_div_factor"]
+        total = float(self.config["total_steps"])
+        warmup = self.config["pct_start"] * total + self.shift
+        step = ops.minimum(ops.cast(step, "float32"), total)
+        rising = start + (peak - start) * step / warmup
+        falling = end + 0.5 * (peak - end) * (1.0 + ops.cos(math.pi * (step - warmup) / (total - warmup)))
+        return ops.where(step < warmup, rising, falling)
+
+    def get_config(self):
+        return dict(self.config)
+
+
+def one_cycle_float64(step, max_learning_rate, total_steps, pct_start=0.25, div_factor=25.0, final_div_factor=1e4):
+    start = max_learning_rate / div_factor
+    end = start / final_div_factor
+    warmup = pct_start * total_steps
+    step = min(float(step), float(total_steps))
+    if step < warmup:
+        return start + (max_learning_rate - start) * step / warmup
+    return end + 0.5 * (max_learning_rate - end) * (1.0 + math.cos(math.pi * (step - warmup) / (total_steps - warmup)))
+
+
+NAMESPACE = {
+    "PatienceOffByOne": PatienceOffByOne,
+    "RestoresOnlyAfterStop": RestoresOnlyAfterStop,
+    "WarnsNothing": WarnsNothing,
+    "ForgetsStateBetweenFits": ForgetsStateBetweenFits,
+    "NoCooldown": NoCooldown,
+    "NoMinimumRate": NoMinimumRate,
+    "BreaksTheOptimizer": BreaksTheOptimizer,
+    "ExponentialOffByOne": ExponentialOffByOne,
+    "PythonBranchingDecay": PythonBranchingDecay,
+    "ExponentialViaLogarithms": ExponentialViaLogarithms,
+    "PiecewiseWithWhere": PiecewiseWithWhere,
+    "SmallOneCycle": SmallOneCycle,
+    "ShiftedOneCycle": lambda **arguments: SmallOneCycle(shift=-1.0, **arguments),
+    "NotAClass": keras.callbacks.EarlyStopping(),
+}
+
+
+def outcome(check):
+    return checks.evaluate(check, NAMESPACE)
+
+
+def early_stopping_check(callback_arguments, values, target="keras.callbacks.EarlyStopping", **kwargs):
+    monitor = callback_arguments.get("monitor", "val_loss")
+    return callback_probes.early_stopping_matches_keras(
+        "scenario", callback_arguments, callback_probes.scripted_logs(values, monitor=monitor), target=target, **kwargs
+    )
+
+
+# ---------------------------------------------------------------------------
+# The module itself.
+
+
+def test_import_does_not_load_keras_or_tensorflow():
+    code = (
+        "import sys, labkit.callback_probes; "
+        "loaded = [name for name in ('keras', 'tensorflow', 'jax', 'torch') if name in sys.modules]; "
+        "assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_scripted_logs_builds_one_dict_per_epoch():
+    assert callback_probes.scripted_logs([1, None, 0.5], monitor="val_score") == [
+        {"val_score": 1.0}, {}, {"val_score": 0.5}
+    ]
+
+
+# ---------------------------------------------------------------------------
+# EarlyStopping.
+
+EARLY_STOPPING_SCENARIOS = [
+    ({"patience": 2}, [1.0, 0.8, 0.9, 0.85, 0.7, 0.75], {}),
+    ({"patience": 0, "min_delta": -0.25}, [2.0, 1.75, 1.5, 1.0], {}),
+    ({"monitor": "val_accuracy", "patience": 1}, [0.5, 0.6, 0.55], {"metrics": ["accuracy"]}),
+    ({"patience": 2, "baseline": 0.5, "restore_best_weights": True}, [1.0, 0.9, 0.8, 0.85, 0.7], {}),
+    ({"patience": 1, "start_from_epoch": 2, "restore_best_weights": True}, [0.1, 0.2, 1.0, 1.1], {}),
+    ({"patience": 1}, [1.0, None, 1.2], {"runs": 2}),
+]
+
+
+@pytest.mark.parametrize("callback_arguments, values, extra", EARLY_STOPPING_SCENARIOS)
+def test_keras_early_stopping_matches_itself(callback_arguments, values, extra):
+    result = outcome(early_stopping_check(callback_arguments, values, **extra))
+    assert result.passed, result.message
+
+
+def test_early_stopping_probe_reports_the_keras_semantics():
+    logs = callback_probes.scripted_logs([1.0, 0.6, 0.7, 0.8])
+    stopped = callback_probes.early_stopping_run(
+        keras.callbacks.EarlyStopping, {"patience": 2, "restore_best_weights": True}, logs
+    )
+    assert stopped == {"epochs_run": 4, "stopped_epoch": 3, "final_weights_epoch": 1, "best": 0.6,
+                       "warning_epochs": []}
+    # Training that ends without an early stop still restores the best weights in Keras 3.
+    not_stopped = callback_probes.early_stopping_run(
+        keras.callbacks.EarlyStopping, {"patience": 5, "restore_best_weights": True}, logs
+    )
+    assert not_stopped["stopped_epoch"] == 0 and not_stopped["final_weights_epoch"] == 1
+    missing = callback_probes.early_stopping_run(
+        keras.callbacks.EarlyStopping, {"patience": 2}, callback_probes.scripted_logs([1.0, None, 1.1, None])
+    )
+    assert missing["warning_epochs"] == [1, 3]
+
+
+@pytest.mark.parametrize(
+    "target, callback_arguments, values, extra",
+    [
+        ("PatienceOffByOne", {"patience": 2}, [1.0, 0.8, 0.9, 0.85, 0.7, 0.75], {}),
+        ("RestoresOnlyAfterStop", {"patience": 10, "restore_best_weights": True}, [1.0, 0.6, 0.7, 0.8], {}),
+        ("WarnsNothing", {"patience": 2}, [1.0, None, 1.2], {}),
+        ("ForgetsStateBetweenFits", {"patience": 1}, [1.0, 0.8, 0.9, 0.7], {"runs": 2}),
+    ],
+)
+def test_wrong_early_stopping_fails(target, callback_arguments, values, extra):
+    result = outcome(early_stopping_check(callback_arguments, values, target=target, **extra))
+    assert not result.passed
+
+
+def test_a_target_that_is_not_a_class_fails_with_a_clear_message():
+    result = outcome(early_stopping_check({"patience": 1}, [1.0, 2.0], target="NotAClass"))
+    assert not result.passed and "class" in result.message
+
+
+# ---------------------------------------------------------------------------
+# ReduceLROnPlateau.
+
+REDUCE_LR_SCENARIOS = [
+    ({"factor": 0.5, "patience": 2}, [1.0, 0.9, 0.95, 0.97, 0.96, 0.99], {}),
+    ({"factor": 0.5, "patience": 1, "cooldown": 3}, [1.0] * 8, {}),
+    ({"factor": 0.5, "patience": 1, "min_lr": 0.02}, [1.0] * 6, {}),
+    ({"monitor": "val_accuracy", "factor": 0.2, "patience": 1}, [0.5, 0.6, 0.6, 0.7], {"metrics": ["accuracy"]}),
+    ({"factor": 0.5, "patience": 1, "cooldown": 2}, [1.0, 1.0, 1.0], {"runs": 2, "learning_rate": 0.3}),
+]
+
+
+def reduce_lr_check(callback_arguments, values, target="keras.callbacks.ReduceLROnPlateau", **kwargs):
+    monitor = callback_arguments.get("monitor", "val_loss")
+    return callback_probes.reduce_lr_matches_keras(
+        "scenario", callback_arguments, callback_probes.scripted_logs(values, monitor=monitor), target=target, **kwargs
+    )
+
+
+@pytest.mark.parametrize("callback_arguments, values, extra", REDUCE_LR_SCENARIOS)
+def test_keras_reduce_lr_matches_itself(callback_arguments, values, extra):
+    result = outcome(reduce_lr_check(callback_arguments, values, **extra))
+    assert result.passed, result.message
+
+
+def test_reduce_lr_probe_follows_the_learning_rate():
+    result = callback_probes.reduce_lr_run(
+        keras.callbacks.ReduceLROnPlateau, {"factor": 0.5, "patience": 1, "min_lr": 0.02},
+        callback_probes.scripted_logs([1.0] * 5),
+    )
+    np.testing.assert_allclose(result["learning_rates"], [0.1, 0.05, 0.025, 0.02, 0.02], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "target, callback_arguments",
+    [
+        ("NoCooldown", {"factor": 0.5, "patience": 1, "cooldown": 3}),
+        ("NoMinimumRate", {"factor": 0.5, "patience": 1, "min_lr": 0.02}),
+    ],
+)
+def test_wrong_reduce_lr_fails(target, callback_arguments):
+    result = outcome(reduce_lr_check(callback_arguments, [1.0] * 8, target=target))
+    assert not result.passed
+
+
+def test_a_callback_that_damages_the_model_does_not_affect_the_next_check():
+    damaged = outcome(reduce_lr_check({"factor": 0.5, "patience": 1}, [1.0] * 4, target="BreaksTheOptimizer"))
+    assert not damaged.passed
+    result = outcome(reduce_lr_check({"factor": 0.5, "patience": 1}, [1.0] * 4))
+    assert result.passed, result.message
+
+
+# ---------------------------------------------------------------------------
+# Schedules.
+
+SCHEDULE_SCENARIOS = [
+    ("ExponentialDecay", {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5, "staircase": True}),
+    ("InverseTimeDecay", {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5}),
+    ("PolynomialDecay", {"initial_learning_rate": 0.1, "decay_steps": 20, "power": 2.0, "cycle": True}),
+    ("PiecewiseConstantDecay", {"boundaries": [10, 20], "values": [0.1, 0.01, 0.001]}),
+    ("CosineDecay", {"initial_learning_rate": 0.0, "decay_steps": 40, "warmup_target": 0.1, "warmup_steps": 10}),
+    ("CosineDecayRestarts", {"initial_learning_rate": 0.1, "first_decay_steps": 10, "t_mul": 1.5, "m_mul": 0.8}),
+]
+STEPS = [0, 1, 9, 10, 11, 19, 20, 21, 49, 50, 51, 150, 1000]
+
+
+@pytest.mark.parametrize("name, arguments", SCHEDULE_SCENARIOS)
+def test_keras_schedules_match_themselves(name, arguments):
+    reference = f"keras.optimizers.schedules.{name}"
+    check = callback_probes.schedule_matches_keras(
+        name, reference, reference, arguments, STEPS, peak_learning_rate=0.1
+    )
+    result = outcome(check)
+    assert result.passed, result.message
+
+
+def test_schedule_probe_returns_values_and_config():
+    arguments = {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5, "staircase": True}
+    result = callback_probes.schedule_values(SCHEDULES.ExponentialDecay, arguments, [0, 9, 10, 25])
+    np.testing.assert_allclose(result["values"], [0.1, 0.1, 0.05, 0.025], rtol=1e-6)
+    assert result["config"] == {**arguments, "name": "ExponentialDecay"}
+
+
+def test_evaluate_schedule_gives_one_value_per_step():
+    values = callback_probes.evaluate_schedule(SCHEDULES.CosineDecay(0.1, decay_steps=100), range(201))
+    assert values.shape == (201,)
+    assert values[0] == pytest.approx(0.1) and values[100] == pytest.approx(0.0, abs=1e-8)
+
+
+@pytest.mark.parametrize(
+    "target, name, arguments",
+    [
+        ("ExponentialViaLogarithms", "ExponentialDecay",
+         {"initial_learning_rate": 0.1, "decay_steps": 7, "decay_rate": 0.9, "staircase": False}),
+        ("PiecewiseWithWhere", "PiecewiseConstantDecay", {"boundaries": [3, 7, 50], "values": [0.5, 1.0, 0.25, 0.01]}),
+    ],
+)
+def test_a_differently_written_correct_schedule_passes(target, name, arguments):
+    check = callback_probes.schedule_matches_keras(
+        name, target, f"keras.optimizers.schedules.{name}", arguments, STEPS, peak_learning_rate=1.0
+    )
+    result = outcome(check)
+    assert result.passed, result.message
+
+
+def test_wrong_schedule_fails():
+    check = callback_probes.schedule_matches_keras(
+        "off by one", "ExponentialOffByOne", "keras.optimizers.schedules.ExponentialDecay",
+        {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5}, STEPS, peak_learning_rate=0.1,
+    )
+    assert not outcome(check).passed
+
+
+def test_python_branching_on_the_step_fails_like_in_a_compiled_train_step():
+    check = callback_probes.schedule_matches_keras(
+        "python if", "PythonBranchingDecay", "keras.optimizers.schedules.ExponentialDecay",
+        {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5}, STEPS, peak_learning_rate=0.1,
+    )
+    result = outcome(check)
+    assert not result.passed and "raised" in result.message
+
+
+def one_cycle_check(target):
+    arguments = {"max_learning_rate": 0.1, "total_steps": 100, "pct_start": 0.3}
+    steps = [0, 1, 15, 29, 30, 31, 60, 99, 100, 120]
+    config = {"max_learning_rate": 0.1, "total_steps": 100, "pct_start": 0.3, "div_factor": 25.0,
+              "final_div_factor": 1e4, "name": "OneCycle"}
+    return callback_probes.schedule_matches_values(
+        "one cycle", target, arguments, steps, [one_cycle_float64(step, **arguments) for step in steps], config,
+        peak_learning_rate=0.1,
+    )
+
+
+def test_literal_values_check_accepts_a_correct_float32_implementation():
+    result = outcome(one_cycle_check("SmallOneCycle"))
+    assert result.passed, result.message
+
+
+def test_literal_values_check_rejects_a_peak_one_step_early():
+    assert not outcome(one_cycle_check("ShiftedOneCycle")).passed
+
+
+# ---------------------------------------------------------------------------
+# Bad arguments.
+
+
+@pytest.mark.parametrize(
+    "make_check",
+    [
+        lambda: callback_probes.early_stopping_matches_keras("empty", {}, []),
+        lambda: callback_probes.early_stopping_matches_keras("not dicts", {}, [1.0, 2.0]),
+        lambda: callback_probes.early_stopping_matches_keras("text value", {}, [{"val_loss": "low"}]),
+        lambda: callback_probes.early_stopping_matches_keras("arguments", ["patience"], [{"val_loss": 1.0}]),
+        lambda: callback_probes.early_stopping_matches_keras("runs", {}, [{"val_loss": 1.0}], runs=0),
+        lambda: callback_probes.early_stopping_matches_keras("metrics", {}, [{"val_loss": 1.0}], metrics="accuracy"),
+        lambda: callback_probes.reduce_lr_matches_keras("rate", {}, [{"val_loss": 1.0}], learning_rate=0.0),
+        lambda: callback_probes.schedule_matches_keras(
+            "no steps", "S", "keras.optimizers.schedules.ExponentialDecay", {}, [], peak_learning_rate=0.1),
+        lambda: callback_probes.schedule_matches_keras(
+            "negative step", "S", "keras.optimizers.schedules.ExponentialDecay", {}, [-1], peak_learning_rate=0.1),
+        lambda: callback_probes.schedule_matches_keras(
+            "float step", "S", "keras.optimizers.schedules.ExponentialDecay", {}, [1.5], peak_learning_rate=0.1),
+        lambda: callback_probes.schedule_matches_keras(
+            "not keras", "S", "mymodule.ExponentialDecay", {}, [0], peak_learning_rate=0.1),
+        lambda: callback_probes.schedule_matches_keras(
+            "no peak", "S", "keras.optimizers.schedules.ExponentialDecay", {}, [0], peak_learning_rate=0),
+        lambda: callback_probes.schedule_matches_values(
+            "lengths", "S", {}, [0, 1], [0.1], {"name": "S"}, peak_learning_rate=0.1),
+        lambda: callback_probes.scripted_logs("1.0, 2.0"),
+        lambda: callback_probes.scripted_logs([1.0], monitor=""),
+    ],
+)
+def test_bad_arguments_raise_value_error(make_check):
+    with pytest.raises(ValueError):
+        make_check()
+
+
+def test_probes_reject_bad_arguments_too():
+    with pytest.raises(ValueError):
+        callback_probes.early_stopping_run(keras.callbacks.EarlyStopping, {}, logs=[])
+    with pytest.raises(ValueError):
+        callback_probes.schedule_values(SCHEDULES.CosineDecay, {"initial_learning_rate": 0.1, "decay_steps": 5},
+                                        steps=[0, -3])
+    with pytest.raises(TypeError):
+        callback_probes.schedule_values(SCHEDULES.CosineDecay(0.1, 5), {}, steps=[0])
