@@ -202,6 +202,7 @@ class _Attempt:
         watched = psutil.Process(process.pid)
         launched = time.monotonic()
         last_memory_check = 0.0
+        exited_at = None
         while open_streams:
             for key, _ in selector.select(timeout=0.2):
                 data = os.read(key.fileobj if isinstance(key.fileobj, int) else key.fileobj.fileno(), 65536)
@@ -225,8 +226,12 @@ class _Attempt:
                 last_memory_check = now
                 if _tree_memory_bytes(watched) > memory_bytes:
                     self._stop(process, f"it used more than {self.limits.memory_megabytes} MB of memory")
-            if process.poll() is not None and open_streams and now - launched > 0 and self.stop_reason:
-                break
+            if process.poll() is not None:
+                # Leftover children (a fork, a daemon) may hold the pipes open: a short grace, then stop them.
+                exited_at = exited_at or now
+                if now - exited_at > 2.0:
+                    self._kill(process)
+                    break
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
