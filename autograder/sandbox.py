@@ -121,9 +121,12 @@ def _limit_resources(memory_bytes, file_bytes):
     """Runs in the child before exec: address space, file size and core dump limits."""
 
     def apply():
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        limits = [(resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_FSIZE, file_bytes), (resource.RLIMIT_CORE, 0)]
+        for kind, value in limits:
+            try:
+                resource.setrlimit(kind, (value, value))
+            except (ValueError, OSError):
+                pass  # e.g. macOS refuses RLIMIT_AS; the watchdog's memory check still applies
 
     return apply
 
