@@ -23,6 +23,21 @@ def _dotted_name(node):
     return None
 
 
+def _module_aliases(tree):
+    """Local names of imported modules: {"tf": "tensorflow", "ks": "keras", ...} (tf by convention too)."""
+    aliases = {"tf": "tensorflow"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    aliases[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                # "from keras import optimizers as o" makes o.Adam mean keras.optimizers.Adam.
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return aliases
+
+
 def defining_sources(answers, symbol):
     """The answer cells (grade_id -> source) that define a class or function named symbol."""
     found = {}
@@ -44,6 +59,7 @@ def forbidden_uses(source, forbidden_paths):
     except SyntaxError:
         return []
     short_names = {path.rsplit(".", 1)[-1] for path in forbidden_paths}
+    aliases = _module_aliases(tree)
     uses = []
     imported = set()
     for node in ast.walk(tree):
@@ -58,13 +74,16 @@ def forbidden_uses(source, forbidden_paths):
             name = _dotted_name(node)
             if name is None:
                 continue
+            written = name
+            head, _, rest = name.partition(".")
+            name = f"{aliases.get(head, head)}.{rest}" if rest else name
             last = name.rsplit(".", 1)[-1]
             qualified = "." in name and last in short_names and name.split(".")[-2] in (
                 "optimizers", "callbacks", "schedules", "adam", "sgd", "rmsprop", "adagrad", "adamw")
             # Any forbidden path written out in full, e.g. keras.ops.relu or tf.keras.activations.relu.
             qualified = qualified or any(name == path or name.endswith("." + path) for path in forbidden_paths)
-            if qualified or name in imported:
-                uses.append((node.lineno, name))
+            if qualified or written in imported:
+                uses.append((node.lineno, written))
     return [f"line {line}: {name}" for line, name in sorted(set(uses))] + indirect_access(source)
 
 

@@ -195,3 +195,11 @@ def test_indirect_access_names_importlib_and_private_modules():
 def test_indirect_access_ignores_ordinary_code():
     assert forbidden.indirect_access("import keras\nfrom keras import ops\nx = ops.sqrt(4.0)\n") == []
     assert forbidden.indirect_access("def broken(:\n") == []
+
+
+def test_module_aliases_are_resolved():
+    paths = ["tensorflow.GradientTape", "keras.optimizers.Adam"]
+    assert forbidden.forbidden_uses("with tf.GradientTape() as tape:\n    pass\n", paths)
+    assert forbidden.forbidden_uses("import tensorflow as tflow\nt = tflow.GradientTape()\n", paths)
+    assert forbidden.forbidden_uses("from keras import optimizers as o\nclass A(o.Adam):\n    pass\n", paths)
+    assert forbidden.forbidden_uses("import numpy as np\nnp.sqrt(2.0)\n", paths) == []
