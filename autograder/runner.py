@@ -57,6 +57,8 @@ def disable_builtins(paths):
             for name, value in list(vars(original).items()):
                 if callable(value) and not isinstance(value, type) and name not in ("__new__",):
                     setattr(original, name, raiser)
+            # Instances are refused in __new__ (Keras layers run their own __new__ before __init__).
+            setattr(original, "__new__", raiser)
             setattr(original, "__init__", raiser)
             setattr(original, "__init_subclass__", classmethod(raiser))
         else:
