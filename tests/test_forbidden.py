@@ -203,3 +203,8 @@ def test_module_aliases_are_resolved():
     assert forbidden.forbidden_uses("import tensorflow as tflow\nt = tflow.GradientTape()\n", paths)
     assert forbidden.forbidden_uses("from keras import optimizers as o\nclass A(o.Adam):\n    pass\n", paths)
     assert forbidden.forbidden_uses("import numpy as np\nnp.sqrt(2.0)\n", paths) == []
+
+
+def test_module_imported_from_a_package_is_resolved():
+    source = "from keras import initializers\nweights = initializers.GlorotUniform(seed=1)\n"
+    assert forbidden.forbidden_uses(source, ["keras.initializers.GlorotUniform"])
