@@ -1,0 +1,271 @@
+"""Tests for labkit.optimizer_probes: probes and check factories, with Keras built-ins as targets."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from labkit import checks
+from labkit import optimizer_probes as probes
+
+
+class PaperEpsilonAdam(keras.optimizers.Adam):
+    """Adam as in the paper's Algorithm 1 (epsilon added to sqrt(v_hat)): differs from Keras for tiny gradients."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        step = ops.cast(self.iterations + 1, variable.dtype)
+        first_moment = self._momentums[self._get_variable_index(variable)]
+        second_moment = self._velocities[self._get_variable_index(variable)]
+        self.assign(first_moment, self.beta_1 * first_moment + (1 - self.beta_1) * gradient)
+        self.assign(second_moment, self.beta_2 * second_moment + (1 - self.beta_2) * ops.square(gradient))
+        first_moment_hat = first_moment / (1 - ops.power(self.beta_1, step))
+        second_moment_hat = second_moment / (1 - ops.power(self.beta_2, step))
+        self.assign_sub(variable, learning_rate * first_moment_hat / (ops.sqrt(second_moment_hat) + self.epsilon))
+
+
+class ZeroStartAdagrad(keras.optimizers.Adagrad):
+    """Adagrad whose accumulators start at 0 instead of initial_accumulator_value."""
+
+    def build(self, variables):
+        if self.built:
+            return
+        keras.optimizers.Optimizer.build(self, variables)
+        self._accumulators = [self.add_variable_from_reference(variable, "accumulator") for variable in variables]
+
+
+class ForgetfulSGD(keras.optimizers.SGD):
+    """SGD whose get_config drops `nesterov` (so from_config loses it)."""
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("nesterov")
+        return config
+
+
+class SelfDecayingAdamW(keras.optimizers.Adam):
+    """AdamW written the lab's way: the decoupled decay happens inside update_step."""
+
+    def __init__(self, weight_decay=0.004, **kwargs):
+        super().__init__(**kwargs)
+        self.own_weight_decay = weight_decay
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        self.assign_sub(variable, variable * self.own_weight_decay * learning_rate)
+        super().update_step(gradient, variable, learning_rate)
+
+
+def per_tensor_global_clip(gradients, clip_norm):
+    """Wrong: clips each tensor by its own norm where the global norm was asked for."""
+    return [g * clip_norm / ops.maximum(ops.sqrt(ops.sum(ops.square(g))), clip_norm) for g in gradients]
+
+
+def global_clip(gradients, clip_norm):
+    """Right: one factor for all tensors."""
+    global_norm = ops.sqrt(sum(ops.sum(ops.square(g)) for g in gradients))
+    return [g * clip_norm / ops.maximum(global_norm, clip_norm) for g in gradients]
+
+
+NAMESPACE = {
+    "Adam": keras.optimizers.Adam,
+    "Adagrad": keras.optimizers.Adagrad,
+    "SGD": keras.optimizers.SGD,
+    "RMSprop": keras.optimizers.RMSprop,
+    "AdamW": keras.optimizers.AdamW,
+    "PaperEpsilonAdam": PaperEpsilonAdam,
+    "ZeroStartAdagrad": ZeroStartAdagrad,
+    "ForgetfulSGD": ForgetfulSGD,
+    "SelfDecayingAdamW": SelfDecayingAdamW,
+    "per_tensor_global_clip": per_tensor_global_clip,
+    "global_clip": global_clip,
+}
+
+
+def evaluate(check):
+    return checks.evaluate(check, NAMESPACE)
+
+
+def test_module_does_not_import_keras():
+    code = "import sys, labkit.optimizer_probes; sys.exit('keras' in sys.modules or 'tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_trajectory_shape_and_first_step_of_sgd():
+    outputs = probes.trajectory(keras.optimizers.SGD, {"learning_rate": 0.5}, seed=4, steps=3, shapes=[[2], [1, 3]])
+    assert outputs["displacements"].shape == (3, 5)
+    _, gradients = probes.seeded_problem(seed=4, steps=3, shapes=[[2], [1, 3]])
+    first_gradient = np.concatenate([g.ravel() for g in gradients[0]])
+    np.testing.assert_allclose(outputs["displacements"][0], -0.5 * first_gradient, rtol=1e-6)
+
+
+def test_trajectory_is_deterministic_and_seed_dependent():
+    first = probes.trajectory(keras.optimizers.Adam, {"learning_rate": 0.01}, seed=1, steps=2)["displacements"]
+    again = probes.trajectory(keras.optimizers.Adam, {"learning_rate": 0.01}, seed=1, steps=2)["displacements"]
+    other = probes.trajectory(keras.optimizers.Adam, {"learning_rate": 0.01}, seed=2, steps=2)["displacements"]
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+@pytest.mark.parametrize(
+    "target, reference, arguments",
+    [
+        ("Adam", "keras.optimizers.Adam", {"learning_rate": 0.01, "amsgrad": True}),
+        ("SGD", "keras.optimizers.SGD", {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}),
+        ("RMSprop", "keras.optimizers.RMSprop", {"learning_rate": 0.01, "centered": True, "momentum": 0.5}),
+    ],
+)
+def test_builtin_matches_itself(target, reference, arguments):
+    outcome = evaluate(probes.matches_keras(target, reference, arguments, seed=5, steps=4, gradient_scale=1e-4))
+    assert outcome.passed, outcome.message
+
+
+def test_schedule_argument_builds_exponential_decay():
+    schedule = {"initial_learning_rate": 1.0, "decay_steps": 1, "decay_rate": 0.5}
+    outputs = probes.trajectory(keras.optimizers.SGD, {}, seed=0, steps=2, shapes=[[1]], schedule=schedule)
+    _, gradients = probes.seeded_problem(seed=0, steps=2, shapes=[[1]])
+    expected_second = -(1.0 * gradients[0][0][0] + 0.5 * gradients[1][0][0])
+    np.testing.assert_allclose(outputs["displacements"][1, 0], expected_second, rtol=1e-6)
+
+
+def test_paper_epsilon_adam_passes_normal_gradients_but_fails_tiny_ones():
+    normal = probes.matches_keras("PaperEpsilonAdam", "keras.optimizers.Adam", {"learning_rate": 0.01}, seed=0, steps=5)
+    tiny = probes.matches_keras(
+        "PaperEpsilonAdam", "keras.optimizers.Adam", {"learning_rate": 0.01}, seed=0, steps=5, gradient_scale=1e-4
+    )
+    assert evaluate(normal).passed
+    outcome = evaluate(tiny)
+    assert not outcome.passed
+    assert "displacements" in outcome.message
+
+
+def test_zero_start_adagrad_fails_trajectory_and_golden():
+    assert not evaluate(probes.matches_keras("ZeroStartAdagrad", "keras.optimizers.Adagrad", {"learning_rate": 0.1})).passed
+    assert not evaluate(probes.matches_golden("ZeroStartAdagrad", "adagrad")).passed
+
+
+@pytest.mark.parametrize("golden_name, target", [
+    ("sgd", "SGD"), ("adagrad", "Adagrad"), ("rmsprop_centered", "RMSprop"), ("adam_amsgrad", "Adam"), ("adamw", "AdamW"),
+])
+def test_keras_builtins_reproduce_their_golden_values(golden_name, target):
+    outcome = evaluate(probes.matches_golden(target, golden_name))
+    assert outcome.passed, outcome.message
+
+
+def test_decay_inside_update_step():
+    arguments = {"learning_rate": 0.05, "weight_decay": 0.2}
+    assert evaluate(probes.matches_keras("SelfDecayingAdamW", "keras.optimizers.AdamW", arguments, seed=1)).passed
+    assert evaluate(probes.decays_in_update_step("SelfDecayingAdamW", learning_rate=0.1, weight_decay=0.5)).passed
+    # Keras's own AdamW decays in apply(), outside update_step, so its update_step alone does not decay.
+    assert not evaluate(probes.decays_in_update_step("AdamW", learning_rate=0.1, weight_decay=0.5)).passed
+
+
+def test_literal_steps_against_hand_computed_momentum():
+    check = probes.steps_equal(
+        "SGD", {"learning_rate": 0.1, "momentum": 0.9}, [1.0, -2.0], [[1.0, 0.5], [1.0, -1.0]],
+        [[0.9, -2.05], [0.71, -1.995]], description="momentum by hand",
+    )
+    assert evaluate(check).passed
+    wrong = probes.steps_equal(
+        "SGD", {"learning_rate": 0.1, "momentum": 0.9}, [1.0, -2.0], [[1.0, 0.5], [1.0, -1.0]],
+        [[0.9, -2.05], [0.8, -1.95]], description="plain SGD numbers",
+    )
+    assert not evaluate(wrong).passed
+
+
+def test_configuration_probe_and_checks():
+    outputs = probes.configuration(keras.optimizers.AdamW)
+    assert "name" not in outputs["config"]
+    assert outputs["config"]["weight_decay"] == 0.004
+    assert outputs["keys"] == ", ".join(sorted(outputs["config"]))
+    assert evaluate(probes.same_config("AdamW", "keras.optimizers.AdamW")).passed
+    assert not evaluate(probes.same_config("Adam", "keras.optimizers.AdamW")).passed
+    assert not evaluate(probes.same_config("ForgetfulSGD", "keras.optimizers.SGD")).passed
+
+
+def test_signature_probe():
+    signature = probes.constructor_signature(keras.optimizers.SGD)["signature"]
+    assert signature.startswith("learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None")
+    assert signature.endswith("name=None, **kwargs")
+    assert evaluate(probes.same_signature("SGD", "keras.optimizers.SGD")).passed
+    assert not evaluate(probes.same_signature("Adam", "keras.optimizers.SGD")).passed
+
+
+def test_config_round_trip():
+    outputs = probes.config_round_trip(keras.optimizers.RMSprop, {"rho": 0.8, "centered": True})
+    assert outputs["same_class"] is True and outputs["same_config"] is True
+    assert evaluate(probes.survives_config_round_trip("RMSprop", "keras.optimizers.RMSprop", {"rho": 0.8})).passed
+    forgetful = probes.survives_config_round_trip(
+        "ForgetfulSGD", "keras.optimizers.SGD", {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}
+    )
+    assert not evaluate(forgetful).passed
+
+
+def test_fit_check_passes_for_builtin_and_fails_for_wrong_optimizer():
+    assert evaluate(probes.trains_like_keras("Adagrad", "keras.optimizers.Adagrad", {"learning_rate": 0.1})).passed
+    assert not evaluate(
+        probes.trains_like_keras("ZeroStartAdagrad", "keras.optimizers.Adagrad", {"learning_rate": 0.1})
+    ).passed
+
+
+def test_clipping_against_optimizer_options():
+    for method, clip_value in [("value", 0.5), ("norm", 1.0), ("global_norm", 1.0)]:
+        reference = probes.clipped(keras.optimizers.SGD, method, clip_value, seed=3)
+        assert reference["shapes"] == "(3,); (2, 2)"
+    assert evaluate(probes.clips_like_keras("global_clip", "global_norm", 1.0, seed=2)).passed
+    assert not evaluate(probes.clips_like_keras("per_tensor_global_clip", "global_norm", 1.0, seed=2)).passed
+    assert evaluate(probes.clips_like_keras("per_tensor_global_clip", "norm", 1.0, seed=2)).passed
+
+
+def test_clips_to_literal_values():
+    check = probes.clips_to(
+        "global_clip", "global_norm", 1.0, [[3.0, 0.0], [0.0, 4.0]], [[0.6, 0.0], [0.0, 0.8]], description="3-4-5"
+    )
+    assert evaluate(check).passed
+    assert not evaluate(checks.Check(**{**check.to_json(), "target": "per_tensor_global_clip"})).passed
+
+
+def test_checks_are_json_able():
+    made = [
+        probes.matches_keras("Adam", "keras.optimizers.Adam", {"learning_rate": 0.01}, schedule={"initial_learning_rate": 0.1,
+                             "decay_steps": 1, "decay_rate": 0.5}),
+        probes.steps_equal("SGD", {}, [1.0], [[1.0]], [[0.99]], description="one step"),
+        probes.matches_golden("Adam", "adam_amsgrad"),
+        probes.same_config("Adam", "keras.optimizers.Adam"),
+        probes.clips_to("global_clip", "global_norm", 1.0, [[3.0, 4.0]], [[0.6, 0.8]], description="d"),
+    ]
+    for check in made:
+        assert json.loads(json.dumps(check.to_json())) == check.to_json()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: probes.trajectory(keras.optimizers.SGD, steps=0),
+        lambda: probes.trajectory(keras.optimizers.SGD, seed=-1),
+        lambda: probes.trajectory(keras.optimizers.SGD, shapes=[]),
+        lambda: probes.trajectory(keras.optimizers.SGD, shapes=[[0, 2]]),
+        lambda: probes.trajectory(keras.optimizers.SGD, gradient_scale=0.0),
+        lambda: probes.trajectory(keras.optimizers.SGD, constructor_arguments=[0.1]),
+        lambda: probes.trajectory(keras.optimizers.SGD, schedule=0.5),
+        lambda: probes.trajectory("keras.optimizers.SGD"),
+        lambda: probes.literal_steps(keras.optimizers.SGD, {}, [1.0, 2.0], [[1.0]]),
+        lambda: probes.literal_steps(keras.optimizers.SGD, {}),
+        lambda: probes.clipped(global_clip, method="l1"),
+        lambda: probes.clipped(global_clip, method="norm", clip_value=-1.0),
+        lambda: probes.clipped(42, method="norm"),
+        lambda: probes.fit_weights(keras.optimizers.SGD, epochs=0),
+        lambda: probes.matches_keras("Adam", "keras.optimizers.Adam", steps=-3),
+        lambda: probes.matches_golden("Adam", "nadam"),
+        lambda: probes.clips_like_keras("global_clip", "l1", 1.0),
+        lambda: probes.steps_equal("SGD", {}, [1.0], [[1.0], [2.0]], [[0.99]], description="rows"),
+    ],
+)
+def test_bad_arguments_raise_value_error(call):
+    with pytest.raises(ValueError):
+        call()
