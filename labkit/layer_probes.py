@@ -15,7 +15,6 @@ that must not load TensorFlow. The probes never use the built-ins the lab forbid
 (``keras.layers.Dense``, ...), because the grader disables them while student code runs.
 """
 
-import contextlib
 import json
 import numbers
 import os
@@ -23,6 +22,7 @@ import tempfile
 
 import numpy as np
 
+from labkit import precision
 from labkit.checks import Check
 
 PROBE_MODULE = "labkit.layer_probes"
@@ -128,39 +128,6 @@ def _dense_units(arguments):
 # Shared machinery.
 
 
-@contextlib.contextmanager
-def _full_precision_matmuls():
-    """Inside the block, float32 matmuls run in full float32 (no TF32 on GPUs); the setting is restored after."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow
-
-        previous = tensorflow.config.experimental.tensor_float_32_execution_enabled()
-        tensorflow.config.experimental.enable_tensor_float_32_execution(False)
-        try:
-            yield
-        finally:
-            tensorflow.config.experimental.enable_tensor_float_32_execution(previous)
-    elif backend == "jax":
-        import jax
-
-        with jax.default_matmul_precision("float32"):
-            yield
-    elif backend == "torch":
-        import torch
-
-        previous = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        try:
-            yield
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = previous
-    else:
-        yield
-
-
 def _seeded(shape, seed, scale=1.0):
     """Seeded standard-normal float32 values (times scale): the same on every machine and backend."""
     return (np.random.RandomState(seed).normal(size=shape) * scale).astype("float32")
@@ -242,7 +209,7 @@ def dense_forward(layer_class, constructor_arguments, input_shape, seed=0, compa
     inputs = _seeded(input_shape, seed)
     weight_values = _dense_weight_values(arguments, input_shape[-1], seed)
     outputs = {}
-    with _full_precision_matmuls():
+    with precision.full_precision_matmuls():
         keras.utils.set_random_seed(seed)
         layer = layer_class(**arguments)
         layer.build((None,) + input_shape[1:])
@@ -298,7 +265,7 @@ def dense_config_round_trip(layer_class, constructor_arguments, input_shape, see
     seed = _validated_seed(seed)
     inputs = _seeded(input_shape, seed)
     build_shape = (None,) + input_shape[1:]
-    with _full_precision_matmuls():
+    with precision.full_precision_matmuls():
         # Unseeded initializers draw their seed when constructed, and draw values when the layer is
         # built: reseed before both, so a faithful config gives identical initial weights.
         keras.utils.set_random_seed(seed)
@@ -334,7 +301,7 @@ def saving_round_trip(layer_class, constructor_arguments, input_shape, seed=0, f
     input_shape = _validated_shape(input_shape)
     seed = _validated_seed(seed)
     inputs = _seeded(input_shape, seed)
-    with _full_precision_matmuls():
+    with precision.full_precision_matmuls():
         keras.utils.set_random_seed(seed)
         if functional:
             symbolic_inputs = keras.Input(shape=input_shape[1:])
@@ -562,7 +529,7 @@ def gradient_norms(norms_function, hidden_units, activation, input_shape=(6,), n
         hidden_units, activation, input_shape, num_classes, batch_size, seed
     )
     weights, images, labels = _gradient_problem(hidden_units, input_shape, num_classes, batch_size, seed)
-    with _full_precision_matmuls():
+    with precision.full_precision_matmuls():
         keras.utils.set_random_seed(seed)
         model = _gradient_model(hidden_units, activation, input_shape, num_classes, functional, weights)
         norms = norms_function(model, images, labels)

@@ -9,13 +9,12 @@ Keras is imported inside the functions only: the grader imports this module to c
 checks in a process that must not load TensorFlow.
 """
 
-import contextlib
 import inspect
 import numbers
 
 import numpy as np
 
-from labkit import checks
+from labkit import checks, precision
 
 PROBE_MODULE = "labkit.optimizer_probes"
 DEFAULT_SHAPES = ((3,), (2, 2))
@@ -91,7 +90,7 @@ FLOAT32_ULP = 2.0**-24
 TRAJECTORY_RTOL = 1e-5
 # model.fit puts matmuls and nonlinearities between the updates, so ulp-level differences between two
 # correct optimizers grow a little over the steps: weight changes are compared with rtol 1e-4. TF32
-# (GPU matmuls with 10-bit mantissas) is switched off while the probe trains (_full_precision_matmuls):
+# (GPU matmuls with 10-bit mantissas) is switched off while the probe trains (labkit.precision.full_precision_matmuls):
 # a one-ulp weight difference could otherwise flip a TF32 rounding and cost ~1e-3 relative.
 FIT_RTOL = 1e-4
 FIT_ATOL = 1e-6
@@ -326,39 +325,6 @@ def config_round_trip(optimizer_class, constructor_arguments=None, seed=0, steps
     return outputs
 
 
-@contextlib.contextmanager
-def _full_precision_matmuls():
-    """Run float32 matmuls in full float32 (no TF32) inside the block; restore the setting afterwards."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        previous = tf.config.experimental.tensor_float_32_execution_enabled()
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-        try:
-            yield
-        finally:
-            tf.config.experimental.enable_tensor_float_32_execution(previous)
-    elif backend == "jax":
-        import jax
-
-        with jax.default_matmul_precision("float32"):
-            yield
-    elif backend == "torch":
-        import torch
-
-        previous = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        try:
-            yield
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = previous
-    else:
-        yield
-
-
 def fit_weights(
     optimizer_class, constructor_arguments=None, seed=0, epochs=2, samples=32, batch_size=8, jit_compile=True
 ):
@@ -388,7 +354,7 @@ def fit_weights(
     # XLA costs ~0.6 s more per fit than a plain graph; torch's jit_compile (torch.compile) is skipped.
     use_xla = bool(jit_compile) and keras.backend.backend() != "torch"
     model.compile(optimizer=optimizer, loss="mean_squared_error", jit_compile=use_xla)
-    with _full_precision_matmuls():
+    with precision.full_precision_matmuls():
         model.fit(inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0)
     changes = [
         np.asarray(weight.numpy(), dtype=np.float64).ravel() - before.ravel()

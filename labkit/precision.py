@@ -1,0 +1,40 @@
+"""Numerical precision settings that probes need to compare results across machines."""
+
+import contextlib
+
+
+@contextlib.contextmanager
+def full_precision_matmuls():
+    """Inside the block, float32 matmuls run in full float32 (no TF32 on GPUs); the setting is restored after.
+
+    Probes that train or run layers compare with a reference at float32 tolerances; TF32 keeps only a
+    10-bit mantissa in matmuls and convolutions, which would make correct code fail on GPUs.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow
+
+        previous = tensorflow.config.experimental.tensor_float_32_execution_enabled()
+        tensorflow.config.experimental.enable_tensor_float_32_execution(False)
+        try:
+            yield
+        finally:
+            tensorflow.config.experimental.enable_tensor_float_32_execution(previous)
+    elif backend == "jax":
+        import jax
+
+        with jax.default_matmul_precision("float32"):
+            yield
+    elif backend == "torch":
+        import torch
+
+        previous = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = previous
+    else:
+        yield
