@@ -11,7 +11,7 @@ part's checks must pass for its points.
 import dataclasses
 import time
 
-from autograder import forbidden, sandbox, submission
+from autograder import forbidden, sandbox, submission, tampering
 from labkit import checks as labkit_checks
 
 GRADING_ENVIRONMENT = {"LABKIT_MODE": "fast"}
@@ -160,6 +160,12 @@ def grade_notebook(lab, notebook_path, student_id, references, isolation="auto")
                  for part in lab.parts]
         return SubmissionResult(student_id, lab.lab_id, parts, program.notes, [], {}, "", "none",
                                 round(time.monotonic() - started, 2))
+    notes = list(program.notes)
+    for cell in program.cells:
+        if cell["origin"] != "setup":
+            for patch in tampering.monkeypatches(cell["source"]):
+                notes.append(f"cell `{cell['label']}` monkeypatches {patch}; this changes nothing in grading, "
+                             "which is decided outside your code")
     requests = [_probe_request(graded, graded.check.target) for graded in lab.all_checks()]
     job = {
         "cells": [{"label": cell["label"], "source": cell["source"]} for cell in program.cells],
@@ -186,7 +192,7 @@ def grade_notebook(lab, notebook_path, student_id, references, isolation="auto")
         student_id=student_id,
         lab_id=lab.lab_id,
         parts=parts,
-        notes=program.notes,
+        notes=notes,
         incidents=result.incidents,
         cell_errors=cell_errors,
         output=result.output,

@@ -46,6 +46,11 @@ def test_incidents_are_named_in_feedback_and_log(graded):
     assert any("uses a Keras built-in" in problem for part in results["uses_builtin"].parts for problem in part.problems)
     assert any("edited" in note for note in results["tests_gutted"].notes)
     assert any("could not be read" in note for note in results["unreadable_notebook"].notes)
+    named = {"monkeypatch_numpy": "numpy.allclose", "monkeypatch_checks": "labkit.checks.compare_outputs",
+             "monkeypatch_builtins": "builtins.isinstance", "forged_probe_outputs": "labkit.function_probes.outputs_on"}
+    for case, patch in named.items():
+        assert any(patch in note for note in results[case].notes), (case, results[case].notes)
+        assert patch in log
 
 
 def test_gradebook_holds_every_submission(graded):
