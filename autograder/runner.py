@@ -106,10 +106,19 @@ def run_probes(probes, skip, namespace, channel):
 
 
 def main(job_path):
-    """Run the job described in job_path, reporting on the job's channel descriptor."""
+    """Run the job described in job_path, reporting on the job's channel descriptor.
+
+    The job file holds only the cells; it is deleted before any student code runs. The probe
+    requests arrive on standard input after the last cell, so while student cells run, nothing
+    about the checks exists in this process.
+    """
     with open(job_path) as job_file:
         job = json.load(job_file)
+    os.remove(job_path)
     channel = os.fdopen(job["channel_fd"], "w", buffering=1)
+    # A private copy of stdin: student code that closes or replaces sys.stdin cannot cut off the probes.
+    probe_input = os.fdopen(os.dup(0), "r")
+    sys.stdin = open(os.devnull)
     os.environ.update(job.get("environment", {}))
     # Imported after the environment is set (LABKIT_MODE, KERAS_BACKEND).
     import matplotlib
@@ -121,7 +130,9 @@ def main(job_path):
     _send(channel, event="ready")
     namespace = {"__name__": "__main__"}
     run_cells(job.get("cells", []), set(job.get("skip_cells", [])), namespace, channel)
-    run_probes(job.get("probes", []), set(job.get("skip_probes", [])), namespace, channel)
+    _send(channel, event="cells_done")
+    probe_job = json.loads(probe_input.readline() or "{}")
+    run_probes(probe_job.get("probes", []), set(probe_job.get("skip_probes", [])), namespace, channel)
     _send(channel, event="done")
     channel.close()
     sys.stdout.flush()

@@ -162,13 +162,14 @@ class _Attempt:
         self.stop_reason = None
         self.output = bytearray()
         self.output_dropped = 0
+        self.process = None
 
     def run(self):
         scratch = pathlib.Path(tempfile.mkdtemp(prefix="labkit-sandbox-"))
         read_fd, write_fd = os.pipe()
         try:
-            job = dict(self.job, channel_fd=write_fd)
-            (scratch / "job.json").write_text(json.dumps(job))
+            cells_only = {key: value for key, value in self.job.items() if key not in ("probes", "skip_probes")}
+            (scratch / "job.json").write_text(json.dumps(dict(cells_only, channel_fd=write_fd)))
             if self.isolation == "bwrap":
                 command = _bwrap_command(scratch, "/scratch/job.json")
                 environment = _child_environment("/scratch", self.job.get("environment", {}))
@@ -178,7 +179,7 @@ class _Attempt:
             memory_bytes = self.limits.memory_megabytes * 1024 * 1024
             process = subprocess.Popen(
                 command,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 pass_fds=(write_fd,),
@@ -189,7 +190,10 @@ class _Attempt:
             )
             os.close(write_fd)
             write_fd = None
+            self.process = process
             self._watch(process, read_fd, memory_bytes)
+            if process.stdin and not process.stdin.closed:
+                process.stdin.close()
         finally:
             if write_fd is not None:
                 os.close(write_fd)
@@ -264,6 +268,8 @@ class _Attempt:
         kind = event.get("event")
         if kind == "ready":
             self.ready = True
+        elif kind == "cells_done":
+            self._send_probes()
         elif kind == "done":
             self.done = True
             self.current = None
@@ -274,6 +280,17 @@ class _Attempt:
             else:
                 self.current = None
                 self.events.append(event)
+
+    def _send_probes(self):
+        """Hand the probe requests over only now that every student cell has run."""
+        if self.process is None or self.process.stdin is None or self.process.stdin.closed:
+            return
+        request = {"probes": self.job.get("probes", []), "skip_probes": self.job.get("skip_probes", [])}
+        try:
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass  # the process died; the watcher records why
 
     def _keep_output(self, data):
         room = self.limits.output_bytes - len(self.output)

@@ -75,3 +75,22 @@ def test_a_forked_child_does_not_keep_grading_waiting():
     result = sandbox.run_job(job, sandbox.Limits(cell_seconds=20))
     assert result.cells == {0: "ok", 1: "ok"}
     assert result.seconds < 60
+
+
+@pytest.mark.slow
+def test_student_cells_cannot_see_the_checks():
+    """Probe requests (hidden inputs included) reach the sandbox only after the last student cell."""
+    probes = [{"key": "secret", "probe": "labkit.function_probes.outputs_on", "symbol": "double",
+               "arguments": {"inputs": [[271828.0]]}}]
+    snoop = (
+        "import os, sys\n"
+        "text = ''.join(open(os.path.join('/scratch', name), errors='ignore').read()\n"
+        "               for name in os.listdir('/scratch') if os.path.isfile(os.path.join('/scratch', name)))\n"
+        "text += sys.stdin.read()\n"
+        "sys.stdin.close()\n"
+        "assert '271828' not in text, 'saw the probe inputs'\n"
+    )
+    job = _job(snoop, "def double(values):\n    return 2 * values\n", probes=probes)
+    result = sandbox.run_job(job, sandbox.Limits(cell_seconds=20))
+    assert result.cells == {0: "ok", 1: "ok"}
+    assert result.probes["secret"]["outputs"]["outputs"][0]["__ndarray__"] == [543656.0]
