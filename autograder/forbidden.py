@@ -7,20 +7,10 @@ through an alias the scan cannot see still fails.
 
 import ast
 
+from autograder import code_scan
+
 # Ways to reach a module's attributes by name, which would let code hide a built-in from this scan.
 INDIRECT_ACCESS = {"importlib", "__import__", "reload", "sys.modules", "keras.src"}
-
-
-def _dotted_name(node):
-    """'keras.optimizers.Adam' for an Attribute/Name chain, else None."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
 
 
 def _module_aliases(tree):
@@ -42,9 +32,8 @@ def defining_sources(answers, symbol):
     """The answer cells (grade_id -> source) that define a class or function named symbol."""
     found = {}
     for grade_id, source in answers.items():
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
+        tree = code_scan.parse(source)
+        if tree is None:
             continue
         for node in ast.walk(tree):
             if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == symbol:
@@ -54,9 +43,8 @@ def defining_sources(answers, symbol):
 
 def forbidden_uses(source, forbidden_paths):
     """Lines of source that use a forbidden built-in (by its dotted path or last name after import)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    tree = code_scan.parse(source)
+    if tree is None:
         return []
     short_names = {path.rsplit(".", 1)[-1] for path in forbidden_paths}
     aliases = _module_aliases(tree)
@@ -71,7 +59,7 @@ def forbidden_uses(source, forbidden_paths):
                     imported.add(alias.asname or alias.name)
                     uses.append((node.lineno, full))
         elif isinstance(node, (ast.Attribute, ast.Name)):
-            name = _dotted_name(node)
+            name = code_scan.dotted_name(node)
             if name is None:
                 continue
             written = name
@@ -89,9 +77,8 @@ def forbidden_uses(source, forbidden_paths):
 
 def indirect_access(source):
     """Lines that reach modules by name (importlib, __import__, sys.modules, keras.src), hiding what they use."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    tree = code_scan.parse(source)
+    if tree is None:
         return []
     uses = []
     for node in ast.walk(tree):
@@ -101,7 +88,7 @@ def indirect_access(source):
                 if module.split(".")[0] == "importlib" or module.startswith("keras.src"):
                     uses.append((node.lineno, module))
         elif isinstance(node, (ast.Attribute, ast.Name)):
-            name = _dotted_name(node)
+            name = code_scan.dotted_name(node)
             if name and (name in INDIRECT_ACCESS or any(name.startswith(prefix + ".") for prefix in INDIRECT_ACCESS)):
                 uses.append((node.lineno, name))
     return [f"line {line}: {name}" for line, name in sorted(set(uses))]

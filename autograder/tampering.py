@@ -8,18 +8,9 @@ rebinding of builtins.
 
 import ast
 
+from autograder import code_scan
+
 WATCHED_MODULES = ("numpy", "keras", "tensorflow", "builtins", "labkit", "math", "sys", "os", "jax", "torch")
-
-
-def _dotted_name(node):
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
 
 
 def _imports(tree):
@@ -41,9 +32,8 @@ def _watched(path):
 
 def monkeypatches(source):
     """Lines that replace something in a library module, e.g. 'line 2: numpy.allclose'."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    tree = code_scan.parse(source)
+    if tree is None:
         return []
     imported = _imports(tree)
 
@@ -62,12 +52,12 @@ def monkeypatches(source):
             targets = [node.target]
         for target in targets:
             if isinstance(target, ast.Attribute):
-                path = resolve(_dotted_name(target) or "")
+                path = resolve(code_scan.dotted_name(target) or "")
                 if _watched(path):
                     found.append((node.lineno, path))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
             if node.args:
-                owner = resolve(_dotted_name(node.args[0]) or "")
+                owner = resolve(code_scan.dotted_name(node.args[0]) or "")
                 if _watched(owner):
                     found.append((node.lineno, f"{owner}.* (via {node.func.id})"))
         if isinstance(node, ast.Name) and node.id == "__builtins__":
