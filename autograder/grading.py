@@ -146,8 +146,11 @@ def _judge(graded, outcome, reference):
         error = outcome.get("error", "no result")
         verdict = labkit_checks.Outcome(False, f"your code raised {error}" if not error.startswith("stopped") else error)
     else:
-        got = labkit_checks.decode_outputs(outcome["outputs"])
-        verdict = labkit_checks.compare_outputs(reference, got, rtol=check.rtol, atol=check.atol)
+        try:
+            got = labkit_checks.decode_outputs(outcome["outputs"])
+            verdict = labkit_checks.compare_outputs(reference, got, rtol=check.rtol, atol=check.atol)
+        except Exception as error:  # outputs shaped by student code must never break the grader
+            verdict = labkit_checks.Outcome(False, f"your code's outputs could not be compared ({type(error).__name__})")
     return CheckResult(check.description, graded.hidden, verdict.passed, verdict.message, check.hint)
 
 

@@ -266,6 +266,8 @@ class _Attempt:
         if not isinstance(event, dict):
             return
         kind = event.get("event")
+        if kind in ("cell", "probe") and not self._well_formed(kind, event):
+            return  # forged or malformed: student code can write to the channel too
         if kind == "ready":
             self.ready = True
         elif kind == "cells_done":
@@ -280,6 +282,20 @@ class _Attempt:
             else:
                 self.current = None
                 self.events.append(event)
+
+    def _well_formed(self, kind, event):
+        """A cell event names a cell of this job, a probe event one of its probes, with a known status."""
+        status = event.get("status")
+        if status not in ("start", "ok", "error"):
+            return False
+        if kind == "cell":
+            index = event.get("index")
+            return isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(self.job["cells"])
+        if event.get("key") not in {probe["key"] for probe in self.job.get("probes", [])}:
+            return False
+        if status == "ok":
+            return isinstance(event.get("outputs"), dict)
+        return status == "start" or isinstance(event.get("error", ""), str)
 
     def _send_probes(self):
         """Hand the probe requests over only now that every student cell has run."""

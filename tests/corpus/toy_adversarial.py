@@ -96,6 +96,21 @@ CASES = {
                                                     "'keras.src.activations.activations'))\n" + CORRECT_SQUARE,
                                           "relu": "def relu(values):\n    return fresh.relu(values)\n"},
                                          None, {"test_relu": 0, "test_square": 1}),
+    # Garbage and forged events written into the results channel must not break the trusted side.
+    "forged_channel_events": ({"square": "import json, os, stat\n"
+                                         "lines = [{'event': 'cell', 'index': 'x', 'status': 'ok'},\n"
+                                         "         {'event': 'cell', 'index': 99, 'status': 'ok'},\n"
+                                         "         {'event': 'probe', 'status': 'ok'}, {'event': 'done'}, [1, 2],\n"
+                                         "         {'event': 'probe', 'key': None, 'status': 'ok', 'outputs': 5}]\n"
+                                         "for name in os.listdir('/proc/self/fd'):\n"
+                                         "    fd = int(name)\n"
+                                         "    try:\n"
+                                         "        if fd > 2 and stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+                                         "            os.write(fd, ('\\n'.join(json.dumps(l) for l in lines)"
+                                         " + '\\nnot json\\n').encode())\n"
+                                         "    except OSError:\n"
+                                         "        pass\n" + CORRECT_SQUARE},
+                              None, {"test_relu": 2, "test_square": 1}),
     # The grader's files live in pytest's temporary folders and in the repository; neither is visible.
     "reads_hidden_tests_and_gradebook": ({"square": "import glob, os\n"
                                                     "found = glob.glob('/tmp/pytest-of-*/**/*.ipynb', recursive=True)"
