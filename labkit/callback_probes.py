@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 
+from labkit import validation
 from labkit.checks import Check
 
 PROBE_MODULE = "labkit.callback_probes"
@@ -92,14 +93,6 @@ def _validated_metrics(metrics):
     if isinstance(metrics, str) or not all(isinstance(metric, str) for metric in metrics):
         raise ValueError(f"metrics must be a list of metric names such as ['accuracy'], got {metrics!r}.")
     return list(metrics)
-
-
-def _validated_arguments(arguments, what):
-    if arguments is None:
-        return {}
-    if not isinstance(arguments, dict) or not all(isinstance(key, str) for key in arguments):
-        raise ValueError(f"{what} must be a dict of keyword arguments, got {arguments!r}.")
-    return dict(arguments)
 
 
 def _validated_steps(steps, max_steps=_MAX_STEPS):
@@ -242,7 +235,7 @@ def _drive(callback, model, logs, monitor):
 
 def _scripted_runs(callback_class, callback_arguments, logs, metrics, runs, learning_rate, keys):
     """Run one callback instance through `runs` scripted fit() calls and keep the keys asked for."""
-    callback_arguments = _validated_arguments(callback_arguments, "callback_arguments")
+    callback_arguments = validation.keyword_arguments(callback_arguments, "callback_arguments")
     logs = _validated_logs(logs)
     metrics = _validated_metrics(metrics)
     runs = _validated_runs(runs)
@@ -341,7 +334,7 @@ def evaluate_schedule(schedule, steps):
 def schedule_values(schedule_class, arguments=None, steps=(0,)):
     """A learning-rate schedule's value at each integer step (evaluated compiled) and its get_config()."""
     _require_class(schedule_class, "learning-rate schedule")
-    arguments = _validated_arguments(arguments, "arguments")
+    arguments = validation.keyword_arguments(arguments, "arguments")
     steps = _validated_steps(steps)
     schedule = schedule_class(**arguments)
     return {"values": evaluate_schedule(schedule, steps), "config": schedule.get_config()}
@@ -355,7 +348,7 @@ def early_stopping_matches_keras(description, callback_arguments, logs, *, metri
                                  target="EarlyStopping", hint=""):
     """A Check: the student's EarlyStopping behaves like keras.callbacks.EarlyStopping on scripted epoch logs."""
     arguments = {
-        "callback_arguments": _validated_arguments(callback_arguments, "callback_arguments"),
+        "callback_arguments": validation.keyword_arguments(callback_arguments, "callback_arguments"),
         "logs": _validated_logs(logs),
         "metrics": _validated_metrics(metrics),
         "runs": _validated_runs(runs),
@@ -378,7 +371,7 @@ def reduce_lr_matches_keras(description, callback_arguments, logs, *, metrics=No
     if not isinstance(learning_rate, numbers.Real) or not learning_rate > 0:
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}.")
     arguments = {
-        "callback_arguments": _validated_arguments(callback_arguments, "callback_arguments"),
+        "callback_arguments": validation.keyword_arguments(callback_arguments, "callback_arguments"),
         "logs": _validated_logs(logs),
         "metrics": _validated_metrics(metrics),
         "runs": _validated_runs(runs),
@@ -414,7 +407,7 @@ def schedule_matches_keras(description, target, reference, arguments, steps, *, 
         description=description,
         probe=f"{PROBE_MODULE}.schedule_values",
         target=target,
-        arguments={"arguments": _validated_arguments(arguments, "arguments"), "steps": _validated_steps(steps)},
+        arguments={"arguments": validation.keyword_arguments(arguments, "arguments"), "steps": _validated_steps(steps)},
         reference=reference,
         rtol=SCHEDULE_RTOL,
         atol=_schedule_atol(peak_learning_rate),
@@ -434,7 +427,7 @@ def schedule_matches_values(description, target, arguments, steps, values, confi
         description=description,
         probe=f"{PROBE_MODULE}.schedule_values",
         target=target,
-        arguments={"arguments": _validated_arguments(arguments, "arguments"), "steps": steps},
+        arguments={"arguments": validation.keyword_arguments(arguments, "arguments"), "steps": steps},
         expected={"values": values, "config": dict(config)},
         rtol=SCHEDULE_RTOL,
         atol=_schedule_atol(peak_learning_rate),

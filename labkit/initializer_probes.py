@@ -19,6 +19,7 @@ import numbers
 
 import numpy as np
 
+from labkit import validation
 from labkit.checks import Check
 
 PROBE_MODULE = "labkit.initializer_probes"
@@ -115,12 +116,6 @@ def _validated_shapes(shapes):
     return shapes
 
 
-def _validated_seed(seed):
-    if not _is_integer(seed) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
-    return int(seed)
-
-
 def _validated_dtype(dtype):
     if dtype is not None and dtype not in ("float16", "bfloat16", "float32", "float64"):
         raise ValueError(f"dtype must be None or a float dtype name such as 'float64', got {dtype!r}.")
@@ -170,7 +165,7 @@ def initializer_statistics(initializer_class, shape, seed, dtype=None):
     """
     _require_class(initializer_class, "initializer")
     shape = _validated_shape(shape, allow_scalar=False)
-    seed = _validated_seed(seed)
+    seed = validation.seed(seed)
     dtype = _validated_dtype(dtype)
     count = _sample_count(shape)
     if not MIN_SAMPLES <= count <= MAX_SAMPLES:
@@ -196,7 +191,7 @@ def initializer_determinism(initializer_class, shape, seed):
     get_config() keeps the seed and from_config(get_config()) draws the same values."""
     _require_class(initializer_class, "initializer")
     shape = _validated_shape(shape, allow_scalar=False)
-    seed = _validated_seed(seed)
+    seed = validation.seed(seed)
     if _sample_count(shape) > 100_000:
         raise ValueError(f"shape {shape} is larger than needed for a determinism check.")
     initializer = initializer_class(seed=seed)
@@ -241,7 +236,7 @@ def _kernel_and_assignment(fan_in, units, distinct, seed, jitter=0.0, spread=1.0
     for name, value in (("jitter", jitter), ("spread", spread)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
             raise ValueError(f"{name} must be a non-negative number, got {value!r}.")
-    random_state = np.random.RandomState(_validated_seed(seed))
+    random_state = np.random.RandomState(validation.seed(seed))
     prototypes = random_state.normal(0.0, spread, size=(fan_in, distinct))
     assignment = np.concatenate([np.arange(distinct), random_state.randint(0, distinct, size=units - distinct)])
     random_state.shuffle(assignment)
@@ -329,7 +324,7 @@ def _validated_network_sizes(input_size, batch_size):
 
 def _network_arrays(layers, input_size, batch_size, seed, input_mean):
     """The inputs and the (kernel, bias) of every layer, float32, from one numpy RandomState."""
-    random_state = np.random.RandomState(_validated_seed(seed))
+    random_state = np.random.RandomState(validation.seed(seed))
     inputs = (random_state.normal(0.0, 1.0, size=(batch_size, input_size)) + input_mean).astype(np.float32)
     weights = []
     fan_in = input_size
@@ -468,7 +463,7 @@ def initializer_matches_keras(description, target, reference, shape, *, seed, dt
         description=description,
         probe=f"{PROBE_MODULE}.initializer_statistics",
         target=target,
-        arguments={"shape": list(shape), "seed": _validated_seed(seed), "dtype": _validated_dtype(dtype)},
+        arguments={"shape": list(shape), "seed": validation.seed(seed), "dtype": _validated_dtype(dtype)},
         reference=_validated_initializer_reference(reference),
         rtol=STATISTICS_RTOL,
         atol=0.0,
@@ -483,7 +478,7 @@ def initializer_seeding_matches_keras(description, target, reference, shape=(40,
         description=description,
         probe=f"{PROBE_MODULE}.initializer_determinism",
         target=target,
-        arguments={"shape": list(shape), "seed": _validated_seed(seed)},
+        arguments={"shape": list(shape), "seed": validation.seed(seed)},
         reference=_validated_initializer_reference(reference),
         rtol=EXACT_RTOL,
         atol=EXACT_ATOL,
@@ -542,7 +537,7 @@ def activation_statistics_match(description, layers, *, input_size, batch_size, 
     if not isinstance(input_mean, numbers.Real):
         raise ValueError(f"input_mean must be a number, got {input_mean!r}.")
     arguments = {"layers": layers, "input_size": input_size, "batch_size": batch_size,
-                 "seed": _validated_seed(seed), "input_mean": float(input_mean)}
+                 "seed": validation.seed(seed), "input_mean": float(input_mean)}
     return Check(
         description=description,
         probe=f"{PROBE_MODULE}.layer_statistics",

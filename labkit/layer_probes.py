@@ -22,7 +22,7 @@ import tempfile
 
 import numpy as np
 
-from labkit import precision
+from labkit import precision, validation
 from labkit.checks import Check
 
 PROBE_MODULE = "labkit.layer_probes"
@@ -68,14 +68,6 @@ def _require_class(target, what):
         raise TypeError(f"expected the {what} class itself, got {type(target).__name__} {target!r}.")
 
 
-def _validated_arguments(arguments, what="constructor_arguments"):
-    if arguments is None:
-        return {}
-    if not isinstance(arguments, dict) or not all(isinstance(key, str) for key in arguments):
-        raise ValueError(f"{what} must be a dict of keyword arguments, got {arguments!r}.")
-    return dict(arguments)
-
-
 def _validated_shape(shape, what="input_shape", min_rank=2):
     """A concrete shape (batch size included) as a tuple of positive ints."""
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
@@ -88,12 +80,6 @@ def _validated_shape(shape, what="input_shape", min_rank=2):
     if int(np.prod(shape)) > _MAX_ELEMENTS:
         raise ValueError(f"{what} {shape} has more than {_MAX_ELEMENTS} elements: keep probes small.")
     return tuple(int(size) for size in shape)
-
-
-def _validated_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
-    return int(seed)
 
 
 def _validated_inputs(inputs):
@@ -203,9 +189,9 @@ def dense_forward(layer_class, constructor_arguments, input_shape, seed=0, compa
     import keras
 
     _require_class(layer_class, "Dense")
-    arguments = _validated_arguments(constructor_arguments)
+    arguments = validation.keyword_arguments(constructor_arguments)
     input_shape = _validated_shape(input_shape)
-    seed = _validated_seed(seed)
+    seed = validation.seed(seed)
     inputs = _seeded(input_shape, seed)
     weight_values = _dense_weight_values(arguments, input_shape[-1], seed)
     outputs = {}
@@ -260,9 +246,9 @@ def dense_config_round_trip(layer_class, constructor_arguments, input_shape, see
     import keras
 
     _require_class(layer_class, "Dense")
-    arguments = _validated_arguments(constructor_arguments)
+    arguments = validation.keyword_arguments(constructor_arguments)
     input_shape = _validated_shape(input_shape)
-    seed = _validated_seed(seed)
+    seed = validation.seed(seed)
     inputs = _seeded(input_shape, seed)
     build_shape = (None,) + input_shape[1:]
     with precision.full_precision_matmuls():
@@ -297,9 +283,9 @@ def saving_round_trip(layer_class, constructor_arguments, input_shape, seed=0, f
     import keras
 
     _require_class(layer_class, "layer")
-    arguments = _validated_arguments(constructor_arguments)
+    arguments = validation.keyword_arguments(constructor_arguments)
     input_shape = _validated_shape(input_shape)
-    seed = _validated_seed(seed)
+    seed = validation.seed(seed)
     inputs = _seeded(input_shape, seed)
     with precision.full_precision_matmuls():
         keras.utils.set_random_seed(seed)
@@ -339,7 +325,7 @@ def activation_outputs(activation, inputs, constructor_arguments=None, round_tri
     import keras
 
     arrays = _validated_inputs(inputs)
-    arguments = _validated_arguments(constructor_arguments)
+    arguments = validation.keyword_arguments(constructor_arguments)
     if isinstance(activation, type):
         layer = activation(**arguments)
         function = layer
@@ -367,7 +353,7 @@ def activation_outputs(activation, inputs, constructor_arguments=None, round_tri
 def raises_value_error(layer_class, constructor_arguments=None, input_shape=(1, 1)):
     """Whether constructing the layer and calling it on zeros of input_shape raises ValueError (a user error)."""
     _require_class(layer_class, "layer")
-    arguments = _validated_arguments(constructor_arguments)
+    arguments = validation.keyword_arguments(constructor_arguments)
     input_shape = _validated_shape(input_shape)
     try:
         layer_class(**arguments)(np.zeros(input_shape, dtype="float32"))
@@ -399,9 +385,9 @@ def prelu_probe(layer_class, constructor_arguments, input_shape, seed=0):
     import keras
 
     _require_class(layer_class, "PReLU")
-    arguments = _validated_arguments(constructor_arguments)
+    arguments = validation.keyword_arguments(constructor_arguments)
     input_shape = _validated_shape(input_shape)
-    seed = _validated_seed(seed)
+    seed = validation.seed(seed)
     inputs = _seeded(input_shape, seed)
     output_weights = _seeded(input_shape, seed + 1)
     alpha = _seeded(_prelu_alpha_shape(input_shape, arguments.get("shared_axes")), seed + 2, scale=0.3)
@@ -458,7 +444,7 @@ def _validated_gradient_problem(hidden_units, activation, input_shape, num_class
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or not 1 <= batch_size <= 64:
         raise ValueError(f"batch_size must be an integer from 1 to 64, got {batch_size!r}.")
     return [int(units) for units in hidden_units], activation, input_shape, int(num_classes), int(batch_size), \
-        _validated_seed(seed)
+        validation.seed(seed)
 
 
 _probe_dense_classes = {}
@@ -588,21 +574,21 @@ def seeded_values(shape, seed=0, scale=1.0):
     shape = _validated_shape(shape, "shape", min_rank=1)
     if not isinstance(scale, numbers.Real) or not scale > 0:
         raise ValueError(f"scale must be a positive number, got {scale!r}.")
-    return _seeded(shape, _validated_seed(seed), float(scale)).astype(np.float64).tolist()
+    return _seeded(shape, validation.seed(seed), float(scale)).astype(np.float64).tolist()
 
 
 
 def dense_matches_keras(description, constructor_arguments, input_shape, *, seed=0, compare_initial_weights=False,
                         target="Dense", hint=""):
     """A Check: the student's Dense behaves like keras.layers.Dense (weights from build, outputs, shapes)."""
-    arguments = _validated_arguments(constructor_arguments)
+    arguments = validation.keyword_arguments(constructor_arguments)
     _dense_units(arguments)
     return Check(
         description=description,
         probe=f"{PROBE_MODULE}.dense_forward",
         target=target,
         arguments={"constructor_arguments": arguments, "input_shape": list(_validated_shape(input_shape)),
-                   "seed": _validated_seed(seed), "compare_initial_weights": bool(compare_initial_weights)},
+                   "seed": validation.seed(seed), "compare_initial_weights": bool(compare_initial_weights)},
         reference="keras.layers.Dense",
         rtol=DENSE_RTOL,
         atol=DENSE_ATOL,
@@ -612,14 +598,14 @@ def dense_matches_keras(description, constructor_arguments, input_shape, *, seed
 
 def dense_config_matches_keras(description, constructor_arguments, input_shape, *, seed=0, target="Dense", hint=""):
     """A Check: from_config(JSON of get_config()) rebuilds the same layer (same initial weights, same outputs)."""
-    arguments = _validated_arguments(constructor_arguments)
+    arguments = validation.keyword_arguments(constructor_arguments)
     _dense_units(arguments)
     return Check(
         description=description,
         probe=f"{PROBE_MODULE}.dense_config_round_trip",
         target=target,
         arguments={"constructor_arguments": arguments, "input_shape": list(_validated_shape(input_shape)),
-                   "seed": _validated_seed(seed)},
+                   "seed": validation.seed(seed)},
         reference="keras.layers.Dense",
         rtol=DENSE_RTOL,
         atol=DENSE_ATOL,
@@ -636,8 +622,8 @@ def saving_matches_keras(description, constructor_arguments, input_shape, *, fun
         description=description,
         probe=f"{PROBE_MODULE}.saving_round_trip",
         target=target,
-        arguments={"constructor_arguments": _validated_arguments(constructor_arguments),
-                   "input_shape": list(_validated_shape(input_shape)), "seed": _validated_seed(seed),
+        arguments={"constructor_arguments": validation.keyword_arguments(constructor_arguments),
+                   "input_shape": list(_validated_shape(input_shape)), "seed": validation.seed(seed),
                    "functional": bool(functional)},
         reference=reference,
         rtol=DENSE_RTOL,
@@ -662,7 +648,7 @@ def activation_matches_keras(description, target, reference, inputs, constructor
         probe=f"{PROBE_MODULE}.activation_outputs",
         target=target,
         arguments={"inputs": _inputs_as_lists(inputs),
-                   "constructor_arguments": _validated_arguments(constructor_arguments),
+                   "constructor_arguments": validation.keyword_arguments(constructor_arguments),
                    "round_trip_config": bool(round_trip_config)},
         reference=reference,
         rtol=rtol,
@@ -693,7 +679,7 @@ def activation_matches_values(description, target, inputs, expected_outputs, con
         probe=f"{PROBE_MODULE}.activation_outputs",
         target=target,
         arguments={"inputs": [array.tolist() for array in arrays],
-                   "constructor_arguments": _validated_arguments(constructor_arguments),
+                   "constructor_arguments": validation.keyword_arguments(constructor_arguments),
                    "symbolic_input_shapes": symbolic_input_shapes},
         expected=expected,
         rtol=ELEMENTWISE_RTOL,
@@ -708,7 +694,7 @@ def rejects_input(description, target, constructor_arguments, input_shape, *, hi
         description=description,
         probe=f"{PROBE_MODULE}.raises_value_error",
         target=target,
-        arguments={"constructor_arguments": _validated_arguments(constructor_arguments),
+        arguments={"constructor_arguments": validation.keyword_arguments(constructor_arguments),
                    "input_shape": list(_validated_shape(input_shape))},
         expected={"raises_value_error": True},
         hint=hint,
@@ -723,7 +709,7 @@ def silu_matches_keras(description, inputs, *, target="SiLU", hint=""):
 
 def prelu_matches_keras(description, constructor_arguments, input_shape, *, seed=0, target="PReLU", hint=""):
     """A Check: the student's PReLU gives keras.layers.PReLU's outputs, slope shape and slope gradients."""
-    arguments = _validated_arguments(constructor_arguments)
+    arguments = validation.keyword_arguments(constructor_arguments)
     input_shape = _validated_shape(input_shape)
     _prelu_alpha_shape(input_shape, arguments.get("shared_axes"))
     return Check(
@@ -731,7 +717,7 @@ def prelu_matches_keras(description, constructor_arguments, input_shape, *, seed
         probe=f"{PROBE_MODULE}.prelu_probe",
         target=target,
         arguments={"constructor_arguments": arguments, "input_shape": list(input_shape),
-                   "seed": _validated_seed(seed)},
+                   "seed": validation.seed(seed)},
         reference="keras.layers.PReLU",
         rtol=ELEMENTWISE_RTOL,
         atol=ELEMENTWISE_ATOL,

@@ -29,6 +29,7 @@ import numbers
 
 import numpy as np
 
+from labkit import validation
 from labkit.checks import Check
 
 PROBE_MODULE = "labkit.regularization_probes"
@@ -91,12 +92,6 @@ def _require_function(target, what):
         raise TypeError(f"expected the function {what}, got {type(target).__name__} {target!r}.")
 
 
-def _validated_seed(seed, what="seed"):
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"{what} must be a non-negative integer, got {seed!r}.")
-    return int(seed)
-
-
 def _validated_shape(shape, what="shape", min_rank=1, max_elements=_MAX_ELEMENTS):
     """A concrete shape as a tuple of positive ints."""
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
@@ -127,14 +122,6 @@ def _validated_count(value, what, maximum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= maximum:
         raise ValueError(f"{what} must be an integer from 1 to {maximum}, got {value!r}.")
     return int(value)
-
-
-def _validated_arguments(arguments, what="constructor_arguments"):
-    if arguments is None:
-        return {}
-    if not isinstance(arguments, dict) or not all(isinstance(key, str) for key in arguments):
-        raise ValueError(f"{what} must be a dict of keyword arguments, got {arguments!r}.")
-    return dict(arguments)
 
 
 def _validated_rate(rate):
@@ -228,8 +215,8 @@ def dropout_properties(layer_class, rate, shape=(200, 500), seed=0, layer_seed=1
     _require_class(layer_class, "Dropout")
     rate = _validated_rate(rate)
     shape = _validated_shape(shape, min_rank=2, max_elements=_MAX_DROPOUT_ELEMENTS)
-    seed = _validated_seed(seed)
-    layer_seed = _validated_seed(layer_seed, "layer_seed")
+    seed = validation.seed(seed)
+    layer_seed = validation.seed(layer_seed, "layer_seed")
     # Positive inputs (uniform in [1, 2)): no input is 0, and the mean is far from 0.
     inputs = np.random.RandomState(seed).uniform(1.0, 2.0, size=shape).astype("float32")
     values = inputs.astype(np.float64)
@@ -378,11 +365,11 @@ def _moving_statistics(layer):
 
 def _validated_batch_norm_problem(layer_class, constructor_arguments, input_shape, seed, calls=1):
     _require_class(layer_class, "BatchNormalization")
-    arguments = _validated_arguments(constructor_arguments)
+    arguments = validation.keyword_arguments(constructor_arguments)
     calls = _validated_count(calls, "calls", _MAX_CALLS)
     input_shape = _validated_shape(input_shape, "input_shape", min_rank=2, max_elements=_MAX_ELEMENTS // calls)
     _batch_norm_setup(arguments, input_shape)
-    return arguments, input_shape, _validated_seed(seed), calls
+    return arguments, input_shape, validation.seed(seed), calls
 
 
 def batch_norm_training(layer_class, constructor_arguments, input_shape, calls=3, seed=0, trainable=True,
@@ -484,7 +471,7 @@ def penalty_values(penalty, factor, shapes=((3, 4),), seed=0):
             return penalty(weights, factor)
 
     values, gradients = [], []
-    for weights in _penalty_weights(_validated_shapes(shapes), _validated_seed(seed)):
+    for weights in _penalty_weights(_validated_shapes(shapes), validation.seed(seed)):
         value, gradient = _value_and_gradient(function, weights)
         values.append(value)
         gradients.append(np.asarray(gradient, dtype=np.float64).ravel())
@@ -497,7 +484,7 @@ def reference_penalty_values(kind, factor, shapes=((3, 4),), seed=0):
         raise ValueError(f"kind must be 'l1' or 'l2', got {kind!r}.")
     factor = _validated_number(factor, "factor", 0.0)
     values, gradients = [], []
-    for weights in _penalty_weights(_validated_shapes(shapes), _validated_seed(seed)):
+    for weights in _penalty_weights(_validated_shapes(shapes), validation.seed(seed)):
         weights = weights.astype(np.float64)
         if kind == "l2":
             values.append(factor * float(np.sum(weights**2)))
@@ -524,7 +511,7 @@ def _validated_sgd_problem(learning_rate, factor, shape, steps, seed):
     steps = _validated_count(steps, "steps", _MAX_STEPS)
     if int(np.prod(shape)) * steps > _MAX_ELEMENTS:
         raise ValueError(f"shape {shape} times {steps} steps is more than {_MAX_ELEMENTS} numbers: keep probes small.")
-    return learning_rate, factor, shape, steps, _validated_seed(seed)
+    return learning_rate, factor, shape, steps, validation.seed(seed)
 
 
 def sgd_displacements(step, learning_rate, factor, shape=(6,), steps=3, seed=0):
@@ -616,10 +603,10 @@ def augmentation_pipeline(factory, arguments=None, image_shape=(28, 28, 1), batc
     import keras
 
     _require_function(factory, "make_augmentation(...)")
-    arguments = _validated_arguments(arguments, "arguments")
+    arguments = validation.keyword_arguments(arguments, "arguments")
     image_shape = _validated_shape(image_shape, "image_shape", min_rank=3)
     batch_size = _validated_count(batch_size, "batch_size", 16)
-    seed = _validated_seed(seed)
+    seed = validation.seed(seed)
     images = np.random.RandomState(seed).uniform(0.0, 1.0, size=(batch_size,) + image_shape).astype("float32")
     keras.utils.set_random_seed(seed)
     model = factory(**arguments)
@@ -646,8 +633,8 @@ def dropout_matches_keras(description, rate, *, shape=(200, 500), seed=0, layer_
     arguments = {
         "rate": _validated_rate(rate),
         "shape": list(_validated_shape(shape, min_rank=2, max_elements=_MAX_DROPOUT_ELEMENTS)),
-        "seed": _validated_seed(seed),
-        "layer_seed": _validated_seed(layer_seed, "layer_seed"),
+        "seed": validation.seed(seed),
+        "layer_seed": validation.seed(layer_seed, "layer_seed"),
     }
     return Check(
         description=description,
@@ -678,11 +665,11 @@ def dropout_rejects_rates(description, rates, raises, *, target="Dropout", hint=
 
 
 def _batch_norm_arguments(constructor_arguments, input_shape, seed, calls=1):
-    arguments = _validated_arguments(constructor_arguments)
+    arguments = validation.keyword_arguments(constructor_arguments)
     calls = _validated_count(calls, "calls", _MAX_CALLS)
     input_shape = _validated_shape(input_shape, "input_shape", min_rank=2, max_elements=_MAX_ELEMENTS // calls)
     _batch_norm_setup(arguments, input_shape)
-    return arguments, list(input_shape), _validated_seed(seed), calls
+    return arguments, list(input_shape), validation.seed(seed), calls
 
 
 def batch_norm_training_matches_keras(description, constructor_arguments, input_shape, *, calls=3, seed=0,
@@ -728,7 +715,7 @@ def penalty_matches_keras(description, target, reference, factor, *, shapes=((3,
         probe=f"{PROBE_MODULE}.penalty_values",
         target=target,
         arguments={"factor": _validated_number(factor, "factor", 0.0),
-                   "shapes": [list(shape) for shape in _validated_shapes(shapes)], "seed": _validated_seed(seed)},
+                   "shapes": [list(shape) for shape in _validated_shapes(shapes)], "seed": validation.seed(seed)},
         reference=reference,
         rtol=PENALTY_RTOL,
         atol=PENALTY_ATOL,
@@ -740,7 +727,7 @@ def penalty_matches_closed_form(description, target, kind, factor, *, shapes=((3
     """A Check against the float64 closed form of an L2 (factor sum w^2) or L1 (factor sum |w|) penalty."""
     shapes = [list(shape) for shape in _validated_shapes(shapes)]
     factor = _validated_number(factor, "factor", 0.0)
-    seed = _validated_seed(seed)
+    seed = validation.seed(seed)
     return Check(
         description=description,
         probe=f"{PROBE_MODULE}.penalty_values",
@@ -802,7 +789,7 @@ def augmentation_matches(description, arguments, expected_layers, *, image_shape
     ``expected_layers`` lists (class name, config) pairs, e.g.
     ``[("RandomRotation", {"factor": 0.05, "fill_mode": "constant", "seed": 3})]``.
     """
-    arguments = _validated_arguments(arguments, "arguments")
+    arguments = validation.keyword_arguments(arguments, "arguments")
     image_shape = _validated_shape(image_shape, "image_shape", min_rank=3)
     batch_size = 4
     if not expected_layers:
@@ -816,7 +803,7 @@ def augmentation_matches(description, arguments, expected_layers, *, image_shape
         probe=f"{PROBE_MODULE}.augmentation_pipeline",
         target=target,
         arguments={"arguments": arguments, "image_shape": list(image_shape), "batch_size": batch_size,
-                   "seed": _validated_seed(seed)},
+                   "seed": validation.seed(seed)},
         expected={
             "is_sequential": True,
             "layers": "; ".join(describe_augmentation_layer(name, config) for name, config in expected_layers),

@@ -1,0 +1,19 @@
+"""Argument checks shared by the probe modules: clear ValueErrors for instructors' check definitions."""
+
+import numbers
+
+
+def keyword_arguments(arguments, what="constructor_arguments"):
+    """A copy of a dict of keyword arguments (None means none)."""
+    if arguments is None:
+        return {}
+    if not isinstance(arguments, dict) or not all(isinstance(key, str) for key in arguments):
+        raise ValueError(f"{what} must be a dict of keyword arguments, got {arguments!r}.")
+    return dict(arguments)
+
+
+def seed(value, what="seed"):
+    """A non-negative integer seed (bools are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {value!r}.")
+    return int(value)

@@ -1,0 +1,28 @@
+"""labkit.validation: shared argument checks for check factories."""
+
+import pytest
+
+from labkit import validation
+
+
+def test_keyword_arguments():
+    assert validation.keyword_arguments(None) == {}
+    original = {"rate": 0.5}
+    copy = validation.keyword_arguments(original)
+    assert copy == original and copy is not original
+    with pytest.raises(ValueError, match="layer_arguments must be a dict"):
+        validation.keyword_arguments([("rate", 0.5)], "layer_arguments")
+    with pytest.raises(ValueError):
+        validation.keyword_arguments({1: "x"})
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3", None])
+def test_seed_refuses_non_integers(bad):
+    with pytest.raises(ValueError, match="must be a non-negative integer"):
+        validation.seed(bad)
+
+
+def test_seed_accepts_numpy_integers():
+    import numpy as np
+
+    assert validation.seed(np.int64(7)) == 7
