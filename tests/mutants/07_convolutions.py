@@ -1,0 +1,102 @@
+"""Mutation corpus for Lab 07 (convolutional networks).
+
+Each mutant is a realistic student mistake applied to one answer cell of
+solutions/07_convolutions/07_convolutions.ipynb; every test cell listed in "loses" must fail at
+least one of its checks (visible or hidden) for that mutant.
+"""
+
+LAB = "07_convolutions"
+
+MUTANTS = {
+    # --- Cross-correlation ---------------------------------------------------------------------
+    "correlation_flips_the_kernel": {
+        # The textbook convolution: the kernel is flipped, which deep-learning layers do not do.
+        "cell": "cross_correlation",
+        "replace": [(
+            "            output = output + kernel[u, v] * image[u:u + output_height, v:v + output_width]",
+            "            output = output + kernel[kernel_height - 1 - u, kernel_width - 1 - v] * "
+            "image[u:u + output_height, v:v + output_width]",
+        )],
+        "loses": ["test_cross_correlation"],
+    },
+    # --- Geometry -----------------------------------------------------------------------------
+    "same_padding_extra_zero_first": {
+        # Puts the odd zero at the top/left (before) instead of Keras's bottom/right.
+        "cell": "geometry",
+        "replace": [("    return total // 2, total - total // 2", "    return total - total // 2, total // 2")],
+        "loses": ["test_geometry", "test_conv2d"],
+    },
+    # --- Conv2D ---------------------------------------------------------------------------------
+    "conv_slices_ignore_strides": {
+        # Takes contiguous slices of the output size: right for stride 1 only.
+        "cell": "conv2d",
+        "replace": [(
+            "                window = inputs[:, u:u + stride_height * (output_height - 1) + 1:stride_height,\n"
+            "                                v:v + stride_width * (output_width - 1) + 1:stride_width, :]",
+            "                window = inputs[:, u:u + output_height, v:v + output_width, :]",
+        )],
+        "loses": ["test_conv2d"],
+    },
+    "conv_activation_before_bias": {
+        "cell": "conv2d",
+        "replace": [(
+            "        if self.use_bias:\n"
+            "            outputs = outputs + self.bias\n"
+            "        return self.activation(outputs)",
+            "        outputs = self.activation(outputs)\n"
+            "        if self.use_bias:\n"
+            "            outputs = outputs + self.bias\n"
+            "        return outputs",
+        )],
+        "loses": ["test_conv2d"],
+    },
+    # --- Pooling --------------------------------------------------------------------------------
+    "average_pooling_sums_the_window": {
+        "cell": "pooling",
+        "replace": [(
+            "        return ops.mean(ops.stack(self.windows(inputs)), axis=0)",
+            "        return ops.sum(ops.stack(self.windows(inputs)), axis=0)",
+        )],
+        "loses": ["test_pooling"],
+    },
+    # --- 1x1 convolutions and parameter counts ----------------------------------------------------
+    "pointwise_without_bias": {
+        "cell": "pointwise",
+        "replace": [("    return ops.matmul(images, weights) + bias", "    return ops.matmul(images, weights)")],
+        "loses": ["test_pointwise"],
+    },
+    "conv_parameters_without_bias": {
+        # Counts the kernel only and forgets the one bias per filter.
+        "cell": "parameters",
+        "replace": [(
+            "    return kernel_height * kernel_width * input_channels * filters + (filters if use_bias else 0)",
+            "    return kernel_height * kernel_width * input_channels * filters",
+        )],
+        "loses": ["test_parameter_counts"],
+    },
+    # --- Architectures --------------------------------------------------------------------------
+    "lenet_first_convolution_valid": {
+        # Forgets padding="same" on 28x28 inputs: the maps shrink to 24x24 and the first Dense layer to 256 inputs.
+        "cell": "lenet",
+        "replace": [(
+            '        conv_layer(6, 5, padding="same", activation=activation),',
+            "        conv_layer(6, 5, activation=activation),",
+        )],
+        "loses": ["test_lenet"],
+    },
+    "residual_relu_before_addition": {
+        # Activates the main path before adding the shortcut and not after the sum.
+        "cell": "residual_block",
+        "replace": [("        return ops.relu(outputs + shortcut)", "        return ops.relu(outputs) + shortcut")],
+        "loses": ["test_residual_block"],
+    },
+    "residual_projection_without_stride": {
+        # The 1x1 projection keeps the resolution: the shortcut no longer matches a strided main path.
+        "cell": "residual_block",
+        "replace": [(
+            "            self.projection = self.conv_layer(self.filters, 1, strides=self.strides, use_bias=False)",
+            "            self.projection = self.conv_layer(self.filters, 1, use_bias=False)",
+        )],
+        "loses": ["test_residual_block"],
+    },
+}

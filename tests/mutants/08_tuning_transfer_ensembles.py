@@ -1,0 +1,103 @@
+"""Mutation corpus for Lab 08 (tuning, transfer and ensembles).
+
+Each mutant is a realistic student mistake applied to one answer cell of
+solutions/08_tuning_transfer_ensembles/08_tuning_transfer_ensembles.ipynb; every test cell listed
+in "loses" must fail at least one of its checks (visible or hidden) for that mutant.
+"""
+
+LAB = "08_tuning_transfer_ensembles"
+
+MUTANTS = {
+    # --- Random search -----------------------------------------------------------------------
+    "log_uniform_on_a_linear_scale": {
+        # Samples the values, not their exponents: 90 % of [1e-4, 1e-1] lands in the top decade.
+        "cell": "random_search",
+        "replace": [(
+            "    exponents = rng.uniform(math.log10(low), math.log10(high), size=count)\n"
+            "    return 10.0**exponents",
+            "    return rng.uniform(low, high, size=count)",
+        )],
+        "loses": ["test_log_uniform"],
+    },
+    "search_one_draw_for_both_hyperparameters": {
+        # One uniform number per trial drives both hyperparameters: they are perfectly correlated.
+        "cell": "random_search",
+        "replace": [(
+            "    learning_rates = sample_log_uniform(*learning_rate_range, count, rng)\n"
+            "    weight_decays = sample_log_uniform(*weight_decay_range, count, rng)",
+            "    positions = rng.uniform(size=count)\n"
+            "    (lr_low, lr_high), (wd_low, wd_high) = learning_rate_range, weight_decay_range\n"
+            "    learning_rates = lr_low * (lr_high / lr_low) ** positions\n"
+            "    weight_decays = wd_low * (wd_high / wd_low) ** positions",
+        )],
+        "loses": ["test_log_uniform"],
+    },
+    # --- Coarse to fine ----------------------------------------------------------------------
+    "refine_keeps_the_worst_trials": {
+        # argsort is ascending: without the reversal the lowest scores are kept.
+        "cell": "coarse_to_fine",
+        "replace": [(
+            "    best = np.argsort(scores)[::-1][:keep]  # indices of the highest scores",
+            "    best = np.argsort(scores)[:keep]",
+        )],
+        "loses": ["test_refine_range"],
+    },
+    "boundary_margin_on_a_linear_scale": {
+        "cell": "coarse_to_fine",
+        "replace": [(
+            "    position = (math.log(best_value) - math.log(low)) / (math.log(high) - math.log(low))",
+            "    position = (best_value - low) / (high - low)",
+        )],
+        "loses": ["test_boundary_check"],
+    },
+    # --- Transfer ----------------------------------------------------------------------------
+    "feature_extractor_base_not_frozen": {
+        # Trains the whole network: the pretrained features are overwritten by the random head's gradients.
+        "cell": "transfer",
+        "replace": [("    base.trainable = False\n", "")],
+        "loses": ["test_feature_extractor"],
+    },
+    "fine_tuning_unfreezes_batch_norm": {
+        "cell": "transfer",
+        "replace": [(
+            "        layer.trainable = index >= first_trainable and not is_batch_norm",
+            "        layer.trainable = index >= first_trainable",
+        )],
+        "loses": ["test_fine_tuning"],
+    },
+    # --- Ensembles ---------------------------------------------------------------------------
+    "ensemble_forgets_the_softmax": {
+        # Averages the logits of members that output logits, and returns them as "probabilities".
+        "cell": "ensembles",
+        "replace": [("            outputs = ops.softmax(outputs, axis=-1)", "            pass")],
+        "loses": ["test_ensemble"],
+    },
+    "snapshot_cosine_per_epoch": {
+        # The learning rate changes once per epoch instead of at every step.
+        "cell": "ensembles",
+        "replace": [(
+            "        position = (step % cycle_steps) / cycle_steps",
+            "        position = (step // steps_per_epoch % self.cycle_epochs) / self.cycle_epochs",
+        )],
+        "loses": ["test_snapshot_ensemble"],
+    },
+    "snapshot_keeps_the_live_variables": {
+        # Stores references to the variables: every "snapshot" ends up holding the final weights.
+        "cell": "ensembles",
+        "replace": [(
+            "            self.snapshots.append(self.model.get_weights())  # NumPy copies, not the live variables",
+            "            self.snapshots.append(self.model.weights)",
+        )],
+        "loses": ["test_snapshot_ensemble"],
+    },
+    # --- EMA ---------------------------------------------------------------------------------
+    "ema_momentum_the_wrong_way_round": {
+        # The momentum weighs the new weights instead of the old average.
+        "cell": "ema",
+        "replace": [(
+            "            self.momentum * average + (1.0 - self.momentum) * weight",
+            "            (1.0 - self.momentum) * average + self.momentum * weight",
+        )],
+        "loses": ["test_ema"],
+    },
+}
