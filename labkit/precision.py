@@ -5,7 +5,7 @@ import contextlib
 
 @contextlib.contextmanager
 def full_precision_matmuls():
-    """Inside the block, float32 matmuls run in full float32 (no TF32 on GPUs); the setting is restored after.
+    """Inside the block, float32 matmuls and convolutions run in full float32 (no TF32 on GPUs); restored after.
 
     Probes that train or run layers compare with a reference at float32 tolerances; TF32 keeps only a
     10-bit mantissa in matmuls and convolutions, which would make correct code fail on GPUs.
@@ -30,11 +30,13 @@ def full_precision_matmuls():
     elif backend == "torch":
         import torch
 
-        previous = torch.backends.cuda.matmul.allow_tf32
+        # torch has two switches: one for matmuls and one for cuDNN convolutions (on by default).
+        previous = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
         torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
         try:
             yield
         finally:
-            torch.backends.cuda.matmul.allow_tf32 = previous
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
     else:
         yield
