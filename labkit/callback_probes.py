@@ -55,12 +55,6 @@ SCHEDULE_ATOL_FRACTION_OF_PEAK = 1e-6
 # Validation helpers.
 
 
-def _require_class(target, what):
-    """Raise a clear error when the target is not a class (a student may have rebound the name)."""
-    if not isinstance(target, type):
-        raise TypeError(f"expected the {what} class itself, got {type(target).__name__} {target!r}.")
-
-
 def _validated_logs(logs):
     """The scripted epoch logs as a list of plain dicts of floats; ValueError if malformed."""
     if isinstance(logs, (str, bytes, dict)) or not hasattr(logs, "__iter__"):
@@ -271,7 +265,7 @@ def early_stopping_run(callback_class, callback_arguments=None, logs=(), metrics
     Outputs: epochs_run, stopped_epoch, final_weights_epoch (-1 = weights from before training),
     best, warning_epochs (epochs whose on_epoch_end warned about a missing monitor).
     """
-    _require_class(callback_class, "EarlyStopping")
+    validation.require_class(callback_class, "EarlyStopping")
     keys = ("epochs_run", "stopped_epoch", "final_weights_epoch", "best", "warning_epochs")
     return _scripted_runs(callback_class, callback_arguments, logs, metrics, runs, 0.1, keys)
 
@@ -283,7 +277,7 @@ def reduce_lr_run(callback_class, callback_arguments=None, logs=(), metrics=None
     rate after on_epoch_end(i). With `runs` > 1 the same instance and model are reused, so the
     learning rate carries over while on_train_begin resets the callback's counters.
     """
-    _require_class(callback_class, "ReduceLROnPlateau")
+    validation.require_class(callback_class, "ReduceLROnPlateau")
     keys = ("learning_rates", "best", "warning_epochs")
     return _scripted_runs(callback_class, callback_arguments, logs, metrics, runs, learning_rate, keys)
 
@@ -333,7 +327,7 @@ def evaluate_schedule(schedule, steps):
 
 def schedule_values(schedule_class, arguments=None, steps=(0,)):
     """A learning-rate schedule's value at each integer step (evaluated compiled) and its get_config()."""
-    _require_class(schedule_class, "learning-rate schedule")
+    validation.require_class(schedule_class, "learning-rate schedule")
     arguments = validation.keyword_arguments(arguments, "arguments")
     steps = _validated_steps(steps)
     schedule = schedule_class(**arguments)

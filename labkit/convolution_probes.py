@@ -77,18 +77,6 @@ BLOCK_ATOL = 1e-4
 # Validation helpers.
 
 
-def _require_class(target, what):
-    """Raise a clear error when the target is not a class (a student may have rebound the name)."""
-    if not isinstance(target, type):
-        raise TypeError(f"expected the {what} class itself, got {type(target).__name__} {target!r}.")
-
-
-def _require_function(target, what):
-    """Raise a clear error when the target is a class or not callable."""
-    if isinstance(target, type) or not callable(target):
-        raise TypeError(f"expected the function {what}, got {type(target).__name__} {target!r}.")
-
-
 def _positive_int(value, what, maximum=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{what} must be a positive integer, got {value!r}.")
@@ -349,7 +337,7 @@ def _built(layer, inputs):
 @_full_precision
 def cross_correlation_outputs(function, image, kernel):
     """The student's cross_correlate2d(image, kernel) on float32 arrays, as a float64 array."""
-    _require_function(function, "cross_correlate2d(image, kernel)")
+    validation.require_function(function, "cross_correlate2d(image, kernel)")
     image = _validated_matrix(image, "image")
     kernel = _validated_matrix(kernel, "kernel")
     return {"outputs": _numpy(function(image, kernel))}
@@ -380,7 +368,7 @@ def output_sizes(target, cases):
             layer = target(filters=1, kernel_size=kernel_size, strides=strides, padding=padding)
             sizes.append(int(layer.compute_output_shape((1, size, size, 1))[1]))
         else:
-            _require_function(target, "conv_output_size(size, kernel_size, strides, padding)")
+            validation.require_function(target, "conv_output_size(size, kernel_size, strides, padding)")
             sizes.append(target(size, kernel_size, strides, padding))
     return {"output_sizes": sizes}
 
@@ -395,7 +383,7 @@ def _padding_case(case):
 
 def same_paddings(function, cases):
     """[before, after] for each [size, kernel_size, strides] case, from the student's same_padding(...)."""
-    _require_function(function, "same_padding(size, kernel_size, strides)")
+    validation.require_function(function, "same_padding(size, kernel_size, strides)")
     cases = _validated_cases(cases, "cases", _padding_case)
     amounts = []
     for size, kernel_size, strides in cases:
@@ -426,7 +414,7 @@ def conv2d_layer(layer_class, constructor_arguments, input_shape, seed=0, symbol
     """
     import keras
 
-    _require_class(layer_class, "Conv2D")
+    validation.require_class(layer_class, "Conv2D")
     arguments = _layer_arguments(constructor_arguments, _CONV_ARGUMENTS, "constructor_arguments")
     input_shape = _validated_shape(input_shape, "input_shape", rank=4)
     seed = validation.seed(seed)
@@ -482,7 +470,7 @@ def pooling_layer(layer_class, constructor_arguments, input_shape, seed=0):
     """A pooling layer on seeded inputs: outputs, symbolic output shape, input gradient, weights, config round trip."""
     import keras
 
-    _require_class(layer_class, "pooling layer")
+    validation.require_class(layer_class, "pooling layer")
     arguments = _layer_arguments(constructor_arguments, _POOLING_ARGUMENTS, "constructor_arguments")
     input_shape = _validated_shape(input_shape, "input_shape", rank=4)
     seed = validation.seed(seed)
@@ -538,7 +526,7 @@ def pointwise_outputs(target, input_shape, output_channels, seed=0):
             layer.set_weights([kernel, bias])
         values = layer(images)
     else:
-        _require_function(target, "pointwise_mix(images, kernel, bias)")
+        validation.require_function(target, "pointwise_mix(images, kernel, bias)")
         values = target(images, kernel, bias)
     return {"outputs": _numpy(values)}
 
@@ -571,7 +559,7 @@ def conv_parameter_counts(target, cases):
             layer.build((None, kernel_size + 2, kernel_size + 2, input_channels))
             counts.append(layer.count_params())
         else:
-            _require_function(target, "conv_parameter_count(kernel_size, input_channels, filters, use_bias)")
+            validation.require_function(target, "conv_parameter_count(kernel_size, input_channels, filters, use_bias)")
             counts.append(target(kernel_size, input_channels, filters, use_bias))
     return {"parameter_counts": counts}
 
@@ -596,7 +584,7 @@ def dense_parameter_counts(target, cases):
             layer.build((None, input_units))
             counts.append(layer.count_params())
         else:
-            _require_function(target, "dense_parameter_count(input_units, units, use_bias)")
+            validation.require_function(target, "dense_parameter_count(input_units, units, use_bias)")
             counts.append(target(input_units, units, use_bias))
     return {"parameter_counts": counts}
 
@@ -747,7 +735,7 @@ def lenet_architecture(factory, arguments=None, batch_size=2, seed=0):
     """
     import keras
 
-    _require_function(factory, "build_lenet5(...)")
+    validation.require_function(factory, "build_lenet5(...)")
     arguments = validation.keyword_arguments(arguments, "arguments")
     batch_size = _positive_int(batch_size, "batch_size", maximum=8)
     seed = validation.seed(seed)
@@ -837,7 +825,7 @@ def residual_block(block_class, filters, strides, input_shape, seed=0):
     """
     import keras
 
-    _require_class(block_class, "ResidualBlock")
+    validation.require_class(block_class, "ResidualBlock")
     filters, strides, input_shape, seed = _validated_block(filters, strides, input_shape, seed)
     conv_class, _ = _stand_in_classes()
     inputs = _seeded_normal(input_shape, seed)

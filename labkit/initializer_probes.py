@@ -78,17 +78,6 @@ _ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid")
 # Validation helpers.
 
 
-def _require_class(target, what):
-    """Raise a clear error when the target is not a class (a student may have rebound the name)."""
-    if not isinstance(target, type):
-        raise TypeError(f"expected the {what} class itself, got {type(target).__name__} {target!r}.")
-
-
-def _require_function(target, what):
-    if not callable(target) or isinstance(target, type):
-        raise TypeError(f"expected the function {what}, got {type(target).__name__} {target!r}.")
-
-
 def _is_integer(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -132,7 +121,7 @@ def _sample_count(shape):
 
 def fans_of(function, shapes):
     """A compute_fans-like function applied to each shape: the (fan_in, fan_out) pairs, and whether all are integers."""
-    _require_function(function, "compute_fans")
+    validation.require_function(function, "compute_fans")
     shapes = _validated_shapes(shapes)
     fans, integers = [], True
     for shape in shapes:
@@ -163,7 +152,7 @@ def initializer_statistics(initializer_class, shape, seed, dtype=None):
     `initializer_class(seed=seed)(shape, dtype=dtype)` is drawn once; the statistics are computed
     in float64. "centered" is True when |mean| <= 5 std / sqrt(n), i.e. within sampling noise of 0.
     """
-    _require_class(initializer_class, "initializer")
+    validation.require_class(initializer_class, "initializer")
     shape = _validated_shape(shape, allow_scalar=False)
     seed = validation.seed(seed)
     dtype = _validated_dtype(dtype)
@@ -189,7 +178,7 @@ def initializer_statistics(initializer_class, shape, seed, dtype=None):
 def initializer_determinism(initializer_class, shape, seed):
     """What a seed promises: same seed -> same values (new instance or repeated call), other seed -> other values,
     get_config() keeps the seed and from_config(get_config()) draws the same values."""
-    _require_class(initializer_class, "initializer")
+    validation.require_class(initializer_class, "initializer")
     shape = _validated_shape(shape, allow_scalar=False)
     seed = validation.seed(seed)
     if _sample_count(shape) > 100_000:
@@ -265,7 +254,7 @@ def _min_group_distance(kernel, groups):
 
 def distinct_unit_counts(function, kernels, tolerances):
     """A count_distinct_units-like function applied to each kernel (with its tolerance, None = the default)."""
-    _require_function(function, "count_distinct_units")
+    validation.require_function(function, "count_distinct_units")
     if not isinstance(kernels, (list, tuple)) or not kernels or len(kernels) > _MAX_KERNELS:
         raise ValueError(f"kernels must be a list of 1 to {_MAX_KERNELS} kernels, got {type(kernels).__name__}.")
     if not isinstance(tolerances, (list, tuple)) or len(tolerances) != len(kernels):
@@ -400,7 +389,7 @@ def _as_vector(values, key, length):
 
 def layer_statistics(function, layers, input_size, batch_size, seed, input_mean=0.0):
     """An activation_statistics-like function run on a seeded Dense network and batch: per-layer mean and std."""
-    _require_function(function, "activation_statistics")
+    validation.require_function(function, "activation_statistics")
     model, inputs = build_network(layers, input_size, batch_size, seed, input_mean)
     result = function(model, inputs)
     if not isinstance(result, dict) or not {"mean", "std"} <= set(result):

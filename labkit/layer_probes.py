@@ -62,12 +62,6 @@ GRADIENT_NORM_ATOL = 0.0
 # Validation helpers.
 
 
-def _require_class(target, what):
-    """Raise a clear error when the target is not a class (a student may have rebound the name)."""
-    if not isinstance(target, type):
-        raise TypeError(f"expected the {what} class itself, got {type(target).__name__} {target!r}.")
-
-
 def _validated_shape(shape, what="input_shape", min_rank=2):
     """A concrete shape (batch size included) as a tuple of positive ints."""
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
@@ -188,7 +182,7 @@ def dense_forward(layer_class, constructor_arguments, input_shape, seed=0, compa
     """
     import keras
 
-    _require_class(layer_class, "Dense")
+    validation.require_class(layer_class, "Dense")
     arguments = validation.keyword_arguments(constructor_arguments)
     input_shape = _validated_shape(input_shape)
     seed = validation.seed(seed)
@@ -245,7 +239,7 @@ def dense_config_round_trip(layer_class, constructor_arguments, input_shape, see
     """
     import keras
 
-    _require_class(layer_class, "Dense")
+    validation.require_class(layer_class, "Dense")
     arguments = validation.keyword_arguments(constructor_arguments)
     input_shape = _validated_shape(input_shape)
     seed = validation.seed(seed)
@@ -282,7 +276,7 @@ def saving_round_trip(layer_class, constructor_arguments, input_shape, seed=0, f
     """
     import keras
 
-    _require_class(layer_class, "layer")
+    validation.require_class(layer_class, "layer")
     arguments = validation.keyword_arguments(constructor_arguments)
     input_shape = _validated_shape(input_shape)
     seed = validation.seed(seed)
@@ -352,7 +346,7 @@ def activation_outputs(activation, inputs, constructor_arguments=None, round_tri
 
 def raises_value_error(layer_class, constructor_arguments=None, input_shape=(1, 1)):
     """Whether constructing the layer and calling it on zeros of input_shape raises ValueError (a user error)."""
-    _require_class(layer_class, "layer")
+    validation.require_class(layer_class, "layer")
     arguments = validation.keyword_arguments(constructor_arguments)
     input_shape = _validated_shape(input_shape)
     try:
@@ -384,7 +378,7 @@ def prelu_probe(layer_class, constructor_arguments, input_shape, seed=0):
     """
     import keras
 
-    _require_class(layer_class, "PReLU")
+    validation.require_class(layer_class, "PReLU")
     arguments = validation.keyword_arguments(constructor_arguments)
     input_shape = _validated_shape(input_shape)
     seed = validation.seed(seed)

@@ -81,17 +81,6 @@ SGD_ATOL = 1e-5
 # Validation helpers.
 
 
-def _require_class(target, what):
-    """Raise a clear error when the target is not a class (a student may have rebound the name)."""
-    if not isinstance(target, type):
-        raise TypeError(f"expected the {what} class itself, got {type(target).__name__} {target!r}.")
-
-
-def _require_function(target, what):
-    if isinstance(target, type) or not callable(target):
-        raise TypeError(f"expected the function {what}, got {type(target).__name__} {target!r}.")
-
-
 def _validated_shape(shape, what="shape", min_rank=1, max_elements=_MAX_ELEMENTS):
     """A concrete shape as a tuple of positive ints."""
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
@@ -212,7 +201,7 @@ def dropout_properties(layer_class, rate, shape=(200, 500), seed=0, layer_seed=1
     """
     import keras
 
-    _require_class(layer_class, "Dropout")
+    validation.require_class(layer_class, "Dropout")
     rate = _validated_rate(rate)
     shape = _validated_shape(shape, min_rank=2, max_elements=_MAX_DROPOUT_ELEMENTS)
     seed = validation.seed(seed)
@@ -267,7 +256,7 @@ def dropout_rejects(layer_class, rates):
     """For each rate, whether building the layer (and calling it in training mode) raises ValueError."""
     import keras
 
-    _require_class(layer_class, "Dropout")
+    validation.require_class(layer_class, "Dropout")
     if isinstance(rates, (str, bytes)) or not hasattr(rates, "__iter__"):
         raise ValueError(f"rates must be a list of numbers, got {rates!r}.")
     rates = [_validated_number(rate, "each rate") for rate in rates]
@@ -364,7 +353,7 @@ def _moving_statistics(layer):
 
 
 def _validated_batch_norm_problem(layer_class, constructor_arguments, input_shape, seed, calls=1):
-    _require_class(layer_class, "BatchNormalization")
+    validation.require_class(layer_class, "BatchNormalization")
     arguments = validation.keyword_arguments(constructor_arguments)
     calls = _validated_count(calls, "calls", _MAX_CALLS)
     input_shape = _validated_shape(input_shape, "input_shape", min_rank=2, max_elements=_MAX_ELEMENTS // calls)
@@ -464,7 +453,7 @@ def penalty_values(penalty, factor, shapes=((3, 4),), seed=0):
         regularizer = penalty(_validated_number(factor, "factor", 0.0))
         function = regularizer
     else:
-        _require_function(penalty, "penalty(weights, factor)")
+        validation.require_function(penalty, "penalty(weights, factor)")
         factor = _validated_number(factor, "factor", 0.0)
 
         def function(weights):
@@ -534,7 +523,7 @@ def sgd_displacements(step, learning_rate, factor, shape=(6,), steps=3, seed=0):
             optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient), variable)])
             trajectory.append(_numpy(variable))
     else:
-        _require_function(step, "step(weights, gradient, learning_rate, factor)")
+        validation.require_function(step, "step(weights, gradient, learning_rate, factor)")
         weights = keras.ops.convert_to_tensor(initial)
         for gradient in gradients:
             weights = step(weights, keras.ops.convert_to_tensor(gradient), learning_rate, factor)
@@ -602,7 +591,7 @@ def augmentation_pipeline(factory, arguments=None, image_shape=(28, 28, 1), batc
     """
     import keras
 
-    _require_function(factory, "make_augmentation(...)")
+    validation.require_function(factory, "make_augmentation(...)")
     arguments = validation.keyword_arguments(arguments, "arguments")
     image_shape = _validated_shape(image_shape, "image_shape", min_rank=3)
     batch_size = _validated_count(batch_size, "batch_size", 16)

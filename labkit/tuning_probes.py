@@ -92,16 +92,6 @@ _MAX_RUNS = 3
 # Validation helpers.
 
 
-def _require_function(target, what):
-    if isinstance(target, type) or not callable(target):
-        raise TypeError(f"expected the function {what}, got {type(target).__name__} {target!r}.")
-
-
-def _require_class(target, what):
-    if not isinstance(target, type):
-        raise TypeError(f"expected the {what} class itself, got {type(target).__name__} {target!r}.")
-
-
 def _validated_number(value, what, low=None, high=None, low_inclusive=True, high_inclusive=True):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{what} must be a finite number, got {value!r}.")
@@ -209,7 +199,7 @@ def log_uniform_properties(sample_log_uniform, low, high, count=20_000, seed=0):
     QUANTILE_LEVELS: equal to the levels for a log-uniform sampler), ``same_seed_same_values``
     and ``different_seed_different_values``.
     """
-    _require_function(sample_log_uniform, "sample_log_uniform(low, high, count, rng)")
+    validation.require_function(sample_log_uniform, "sample_log_uniform(low, high, count, rng)")
     low, high = _validated_range((low, high), "(low, high)")
     count = _validated_count(count, "count", _MIN_SAMPLES, _MAX_SAMPLES)
     seed = validation.seed(seed)
@@ -243,7 +233,7 @@ def search_configuration_properties(random_search_configurations, count, learnin
     ``independent`` (|correlation of the log values| <= 6 / sqrt(count)), ``same_seed_same_values``
     and ``different_seed_different_values``.
     """
-    _require_function(random_search_configurations, "random_search_configurations(count, ..., rng)")
+    validation.require_function(random_search_configurations, "random_search_configurations(count, ..., rng)")
     count = _validated_count(count, "count", _MIN_SAMPLES, _MAX_SAMPLES)
     learning_rate_range = _validated_range(learning_rate_range, "learning_rate_range")
     weight_decay_range = _validated_range(weight_decay_range, "weight_decay_range")
@@ -286,7 +276,7 @@ def search_configuration_properties(random_search_configurations, count, learnin
 
 def refined_range(refine_range, values, scores, top_fraction=0.25, expand=2.0):
     """``refine_range(values, scores, top_fraction=..., expand=...)`` on float64 arrays: the new (low, high)."""
-    _require_function(refine_range, "refine_range(values, scores, top_fraction, expand)")
+    validation.require_function(refine_range, "refine_range(values, scores, top_fraction, expand)")
     values, scores = _validated_trials(values, scores)
     top_fraction = _validated_number(top_fraction, "top_fraction", 0.0, 1.0, low_inclusive=False)
     expand = _validated_number(expand, "expand", 1.0)
@@ -332,7 +322,7 @@ def _validated_boundary_cases(cases):
 
 def boundary_answers(best_on_boundary, cases):
     """``best_on_boundary(values, scores, low, high, margin=...)`` for each case, joined as 'low; inside; high'."""
-    _require_function(best_on_boundary, "best_on_boundary(values, scores, low, high, margin)")
+    validation.require_function(best_on_boundary, "best_on_boundary(values, scores, low, high, margin)")
     answers = []
     for case in _validated_boundary_cases(cases):
         answer = best_on_boundary(np.asarray(case["values"]), np.asarray(case["scores"]), case["low"], case["high"],
@@ -464,7 +454,7 @@ def feature_extractor_properties(make_feature_extractor, base="small_cnn", num_c
 
     from labkit import precision
 
-    _require_function(make_feature_extractor, "make_feature_extractor(base, num_classes)")
+    validation.require_function(make_feature_extractor, "make_feature_extractor(base, num_classes)")
     base = _validated_base(base)
     num_classes = _validated_count(num_classes, "num_classes", 2, 20)
     seed = validation.seed(seed)
@@ -538,7 +528,7 @@ def fine_tuning_properties(unfreeze_top, base="small_cnn", layer_count=3, num_cl
 
     from labkit import precision
 
-    _require_function(unfreeze_top, "unfreeze_top(base, layer_count)")
+    validation.require_function(unfreeze_top, "unfreeze_top(base, layer_count)")
     base = _validated_base(base)
     layer_count = _validated_count(layer_count, "layer_count", 0, len(BASES[base]["layers"]))
     num_classes = _validated_count(num_classes, "num_classes", 2, 20)
@@ -625,7 +615,7 @@ def ensemble_probabilities(ensemble_predict, member_count=3, features=4, classes
 
     from labkit import precision
 
-    _require_function(ensemble_predict, "ensemble_predict(models, inputs, from_logits=False)")
+    validation.require_function(ensemble_predict, "ensemble_predict(models, inputs, from_logits=False)")
     member_count, features, classes, batch, scale, seed = _validated_ensemble(
         member_count, features, classes, batch, scale, seed
     )
@@ -753,7 +743,7 @@ def snapshot_run(callback_class, arguments=None, epochs=6, steps_per_epoch=3, ru
 
     from labkit import precision
 
-    _require_class(callback_class, "SnapshotEnsemble")
+    validation.require_class(callback_class, "SnapshotEnsemble")
     arguments = validation.keyword_arguments(arguments, "arguments")
     epochs, steps_per_epoch, runs = _validated_fit(epochs, steps_per_epoch, runs)
     seed = validation.seed(seed)

@@ -1,4 +1,4 @@
-"""Argument checks shared by the probe modules: clear ValueErrors for instructors' check definitions."""
+"""Argument checks shared by the probe modules: clear errors for instructors' check definitions and targets."""
 
 import numbers
 
@@ -17,3 +17,15 @@ def seed(value, what="seed"):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise ValueError(f"{what} must be a non-negative integer, got {value!r}.")
     return int(value)
+
+
+def require_class(target, what):
+    """Raise a clear TypeError when a probe's target is not a class (a student may have rebound the name)."""
+    if not isinstance(target, type):
+        raise TypeError(f"expected the {what} class itself, got {type(target).__name__} {target!r}.")
+
+
+def require_function(target, what):
+    """Raise a clear TypeError when a probe's target is a class or not callable."""
+    if isinstance(target, type) or not callable(target):
+        raise TypeError(f"expected the function {what}, got {type(target).__name__} {target!r}.")

@@ -26,3 +26,16 @@ def test_seed_accepts_numpy_integers():
     import numpy as np
 
     assert validation.seed(np.int64(7)) == 7
+
+
+def test_require_class_accepts_classes_and_names_what_it_got():
+    validation.require_class(int, "Dense")
+    with pytest.raises(TypeError, match=r"expected the Dense class itself, got int 3"):
+        validation.require_class(3, "Dense")
+
+
+def test_require_function_refuses_classes_and_non_callables():
+    validation.require_function(len, "relative_error")
+    for wrong in (int, "relative_error", None):
+        with pytest.raises(TypeError, match="expected the function relative_error"):
+            validation.require_function(wrong, "relative_error")
