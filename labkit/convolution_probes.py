@@ -355,6 +355,13 @@ def _geometry_case(case):
     return [int(size), int(kernel_size), int(strides), _padding(padding)]
 
 
+def _is_keras_layer(target, *names):
+    """Whether target is one of the named keras.layers classes (a reference), not the student's function."""
+    import keras
+
+    return isinstance(target, type) and any(target is getattr(keras.layers, name) for name in names)
+
+
 def output_sizes(target, cases):
     """Output lengths for [size, kernel_size, strides, padding] cases.
 
@@ -362,13 +369,15 @@ def output_sizes(target, cases):
     the ``keras.layers.Conv2D`` class, whose ``compute_output_shape`` answers for square inputs.
     """
     cases = _validated_cases(cases, "cases", _geometry_case)
+    reference = _is_keras_layer(target, "Conv2D")
+    if not reference:
+        validation.require_function(target, "conv_output_size(size, kernel_size, strides, padding)")
     sizes = []
     for size, kernel_size, strides, padding in cases:
-        if isinstance(target, type):
+        if reference:
             layer = target(filters=1, kernel_size=kernel_size, strides=strides, padding=padding)
             sizes.append(int(layer.compute_output_shape((1, size, size, 1))[1]))
         else:
-            validation.require_function(target, "conv_output_size(size, kernel_size, strides, padding)")
             sizes.append(target(size, kernel_size, strides, padding))
     return {"output_sizes": sizes}
 
@@ -388,8 +397,9 @@ def same_paddings(function, cases):
     amounts = []
     for size, kernel_size, strides in cases:
         result = function(size, kernel_size, strides)
-        amounts.append([result[0], result[1]] if isinstance(result, (list, tuple)) and len(result) == 2
-                       else [float("nan"), float("nan")])
+        # Any pair (tuple, list, NumPy array) is accepted; anything else is reported as not a pair.
+        pair = np.asarray(result, dtype=object).ravel().tolist() if not isinstance(result, (str, bytes)) else []
+        amounts.append(pair if len(pair) == 2 else [float("nan"), float("nan")])
     return {"paddings": amounts}
 
 
@@ -513,7 +523,7 @@ def pointwise_outputs(target, input_shape, output_channels, seed=0):
     images = _seeded_normal(input_shape, seed)
     kernel = _seeded_normal((1, 1, input_shape[-1], output_channels), seed + 1, 1.0 / math.sqrt(input_shape[-1]))
     bias = _seeded_normal((output_channels,), seed + 2)
-    if isinstance(target, type):
+    if _is_keras_layer(target, "Dense", "Conv2D"):
         if target is keras.layers.Dense:
             layer = target(output_channels)
             layer.build(input_shape)
@@ -539,6 +549,7 @@ def _conv_count_case(case):
     if not isinstance(case, (list, tuple)) or len(case) != 4:
         raise ValueError(f"each case must be [kernel_size, input_channels, filters, use_bias], got {case!r}.")
     kernel_size, input_channels, filters, use_bias = case
+    kernel_size = _positive_int(kernel_size, "kernel_size (a single int: square kernels)")
     conv_parameter_count(kernel_size, input_channels, filters, use_bias)
     if not isinstance(use_bias, bool):
         raise ValueError(f"use_bias must be True or False, got {use_bias!r}.")
@@ -552,14 +563,16 @@ def conv_parameter_counts(target, cases):
     or ``keras.layers.Conv2D`` (built on an input with that many channels, then ``count_params()``).
     """
     cases = _validated_cases(cases, "cases", _conv_count_case)
+    reference = _is_keras_layer(target, "Conv2D")
+    if not reference:
+        validation.require_function(target, "conv_parameter_count(kernel_size, input_channels, filters, use_bias)")
     counts = []
     for kernel_size, input_channels, filters, use_bias in cases:
-        if isinstance(target, type):
+        if reference:
             layer = target(filters, kernel_size, use_bias=use_bias)
             layer.build((None, kernel_size + 2, kernel_size + 2, input_channels))
             counts.append(layer.count_params())
         else:
-            validation.require_function(target, "conv_parameter_count(kernel_size, input_channels, filters, use_bias)")
             counts.append(target(kernel_size, input_channels, filters, use_bias))
     return {"parameter_counts": counts}
 
@@ -577,14 +590,16 @@ def _dense_count_case(case):
 def dense_parameter_counts(target, cases):
     """Parameter counts for [input_units, units, use_bias] cases: the student's function or keras.layers.Dense."""
     cases = _validated_cases(cases, "cases", _dense_count_case)
+    reference = _is_keras_layer(target, "Dense")
+    if not reference:
+        validation.require_function(target, "dense_parameter_count(input_units, units, use_bias)")
     counts = []
     for input_units, units, use_bias in cases:
-        if isinstance(target, type):
+        if reference:
             layer = target(units, use_bias=use_bias)
             layer.build((None, input_units))
             counts.append(layer.count_params())
         else:
-            validation.require_function(target, "dense_parameter_count(input_units, units, use_bias)")
             counts.append(target(input_units, units, use_bias))
     return {"parameter_counts": counts}
 
@@ -630,7 +645,8 @@ def _stand_in_classes():
 
         created = []  # every instance, in creation order, so a probe can find and set their kernels
 
-        def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None, use_bias=True,
+        # Keras's 5th positional argument is data_format, not activation: the rest is keyword-only here.
+        def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", *, activation=None, use_bias=True,
                      **kwargs):
             for key in ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
                         "activity_regularizer", "kernel_constraint", "bias_constraint"):
@@ -741,7 +757,10 @@ def lenet_architecture(factory, arguments=None, batch_size=2, seed=0):
     seed = validation.seed(seed)
     conv_class, pooling_class = _stand_in_classes()
     keras.utils.set_random_seed(seed)
-    model = factory(**arguments, conv_layer=conv_class, pooling_layer=pooling_class)
+    try:
+        model = factory(**arguments, conv_layer=conv_class, pooling_layer=pooling_class)
+    finally:
+        conv_class.created.clear()  # the registry only serves residual_block
     input_shape = _validated_shape(arguments.get("input_shape", (28, 28, 1)), "input_shape", rank=3,
                                    max_elements=65536)
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
@@ -752,8 +771,9 @@ def lenet_architecture(factory, arguments=None, batch_size=2, seed=0):
         outputs[f"layer_{index}"] = (f"{_describe_layer(layer)} -> {_shape_text(tensor.shape)}, "
                                      f"{layer.count_params()} parameters")
     images = _seeded_normal((batch_size, *input_shape), seed)
-    outputs["total_parameters"] = model.count_params()
+    # Call first: a Sequential made without keras.Input is only built by its first call.
     outputs["output_shape"] = _shape_text(_numpy(model(images)).shape)
+    outputs["total_parameters"] = model.count_params()
     return outputs
 
 

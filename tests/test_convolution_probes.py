@@ -80,6 +80,11 @@ def same_padding_correct(size, kernel_size, strides=1):
     return (total // 2, total - total // 2)
 
 
+def same_padding_as_array(size, kernel_size, strides=1):
+    """Correct: any pair will do, a NumPy array too."""
+    return np.array(same_padding_correct(size, kernel_size, strides))
+
+
 def same_padding_symmetric(size, kernel_size, strides=1):
     """Wrong: PyTorch's habit, k // 2 on both sides."""
     return (kernel_size // 2, kernel_size // 2)
@@ -371,6 +376,12 @@ def lenet_sequential(input_shape=(28, 28, 1), num_classes=10, activation="relu",
     ])
 
 
+def lenet_without_input(input_shape=(28, 28, 1), num_classes=10, activation="relu", conv_layer=keras.layers.Conv2D,
+                        pooling_layer=keras.layers.MaxPooling2D):
+    """Correct too: Keras allows a Sequential without keras.Input (it is built by its first call)."""
+    return keras.Sequential(lenet_sequential(input_shape, num_classes, activation, conv_layer, pooling_layer).layers)
+
+
 def lenet_functional(input_shape=(28, 28, 1), num_classes=10, activation="relu", conv_layer=keras.layers.Conv2D,
                      pooling_layer=keras.layers.MaxPooling2D):
     """Correct, another style: the functional API, keyword arguments and tuples."""
@@ -646,7 +657,8 @@ def test_output_size_checks(target, passes):
 
 
 @pytest.mark.parametrize("target, passes", [
-    ("same_padding_correct", True), ("same_padding_symmetric", False), ("same_padding_extra_first", False),
+    ("same_padding_correct", True), ("same_padding_as_array", True), ("same_padding_symmetric", False),
+    ("same_padding_extra_first", False),
 ])
 def test_same_padding_checks(target, passes):
     check = probes.same_paddings_match_closed_form("paddings", [[28, 5, 1], [32, 3, 2], [9, 4, 2], [8, 2, 1]],
@@ -776,7 +788,7 @@ LENET_ARGUMENTS = [{}, {"input_shape": (32, 32, 3), "num_classes": 100, "activat
 
 
 @pytest.mark.parametrize("target, passes", [
-    ("lenet_sequential", True), ("lenet_functional", True), ("lenet_valid_first", False),
+    ("lenet_sequential", True), ("lenet_functional", True), ("lenet_without_input", True), ("lenet_valid_first", False),
     ("lenet_hard_coded", False), ("lenet_ignores_conv_layer", False), ("lenet_without_softmax", False),
 ])
 def test_lenet_checks(target, passes):
@@ -837,6 +849,12 @@ def test_residual_block_probe_lists_only_the_convolutions_used():
                                                           target="SliceConv2D"), "function"),
     (lambda: probes.lenet_matches("function", target="SliceConv2D"), "function"),
     (lambda: probes.residual_block_matches("class", 4, 1, (1, 4, 4, 4), target="lenet_sequential"), "class"),
+    # A class bound to a function's name is not mistaken for the Keras reference.
+    (lambda: probes.output_sizes_match_keras("sizes", [[28, 5, 1, "valid"]], target="SliceConv2D"), "function"),
+    (lambda: probes.pointwise_matches_keras("mix", (1, 3, 3, 2), 2, target="SliceConv2D"), "function"),
+    (lambda: probes.conv_parameter_counts_match_keras("counts", [[3, 3, 8, True]], target="SliceConv2D"),
+     "function"),
+    (lambda: probes.dense_parameter_counts_match_keras("counts", [[4, 3, True]], target="SliceConv2D"), "function"),
 ])
 def test_a_target_of_the_wrong_kind_fails_with_a_clear_message(make_check, target):
     result = outcome(make_check())
@@ -869,6 +887,7 @@ def test_a_target_of_the_wrong_kind_fails_with_a_clear_message(make_check, targe
     lambda: probes.pointwise_matches_keras("channels", (2, 3, 3, 2), 0),
     lambda: probes.conv_parameter_counts_match_keras("case", [[3, 3, 64]]),
     lambda: probes.conv_parameter_counts_match_keras("bias", [[3, 3, 64, 1]]),
+    lambda: probes.conv_parameter_counts_match_keras("non-square", [[[3, 3], 3, 64, True]]),
     lambda: probes.dense_parameter_counts_match_keras("units", [[3, 0, True]]),
     lambda: probes.lenet_matches("unknown", {"dropout": 0.5}),
     lambda: probes.lenet_matches("shape", {"input_shape": (28, 28)}),

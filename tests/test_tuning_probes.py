@@ -123,6 +123,14 @@ def feature_extractor_sequential(base, num_classes):
     return keras.Sequential([base, keras.layers.Dense(num_classes), keras.layers.Softmax()])
 
 
+def feature_extractor_layers_frozen(base, num_classes):
+    """Correct too: freezes every layer of the base instead of the base model itself."""
+    for layer in base.layers:
+        layer.trainable = False
+    inputs = keras.Input(shape=base.input_shape[1:])
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(base(inputs, training=False)))
+
+
 def feature_extractor_not_frozen(base, num_classes):
     inputs = keras.Input(shape=base.input_shape[1:])
     return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(base(inputs, training=False)))
@@ -485,7 +493,8 @@ def test_base_table_matches_keras(base):
     assert model.output_shape[-1] == specification["features"]
 
 
-@pytest.mark.parametrize("target", ["feature_extractor", "feature_extractor_sequential"])
+@pytest.mark.parametrize("target", ["feature_extractor", "feature_extractor_sequential",
+                                    "feature_extractor_layers_frozen"])
 @pytest.mark.parametrize("base, classes", [("small_cnn", 3), ("mlp", 7)])
 def test_correct_feature_extractors_pass(target, base, classes):
     result = outcome(tuning_probes.feature_extractor_matches("fe", base=base, num_classes=classes, target=target))
@@ -592,9 +601,21 @@ def test_wrong_averages_fail(target):
     assert not outcome(tuning_probes.ema_matches_keras("ema", 0.9, epochs=2, steps_per_epoch=4, target=target)).passed
 
 
+class EmaBorrowedFromSGD(keras.optimizers.SGD):
+    """Wrong: not a callback at all, an optimizer that would bring Keras's own EMA along."""
+
+
+def test_keras_optimizers_are_not_accepted_as_the_callback():
+    namespace = {**NAMESPACE, "EmaBorrowedFromSGD": EmaBorrowedFromSGD, "ExponentialMovingAverage": keras.optimizers.SGD}
+    for target in ("EmaBorrowedFromSGD", "ExponentialMovingAverage"):
+        check = tuning_probes.ema_matches_keras("ema", 0.9, epochs=2, steps_per_epoch=4, target=target)
+        result = checks.evaluate(check, namespace)
+        assert not result.passed and "Callback subclass" in result.message
+
+
 def test_keras_ema_reference_moves_the_weights_less_than_training():
-    averaged = tuning_probes.ema_run(keras.optimizers.SGD, 0.9, epochs=2, steps_per_epoch=4)
-    raw = tuning_probes.ema_run(keras.optimizers.SGD, 0.0, epochs=2, steps_per_epoch=4)
+    averaged = tuning_probes.ema_run(keras.callbacks.SwapEMAWeights, 0.9, epochs=2, steps_per_epoch=4)
+    raw = tuning_probes.ema_run(keras.callbacks.SwapEMAWeights, 0.0, epochs=2, steps_per_epoch=4)
     # The average lags behind the raw weights, which keep moving away from the start.
     assert np.linalg.norm(averaged["displacements"]) < np.linalg.norm(raw["displacements"])
     np.testing.assert_array_equal(averaged["displacements"], averaged["average_displacements"])
@@ -642,6 +663,7 @@ def test_keras_ema_reference_moves_the_weights_less_than_training():
     lambda: tuning_probes.ema_matches_keras("x", 1.5),
     lambda: tuning_probes.ema_matches_keras("x", 0.9, steps_per_epoch=0),
     lambda: tuning_probes.ema_matches_keras("x", 0.9, learning_rate=-0.1),
+    lambda: tuning_probes.ema_matches_keras("x", 0.9, learning_rate=3.0),
 ])
 def test_bad_arguments_raise_value_error(make_check):
     with pytest.raises(ValueError):
