@@ -64,16 +64,7 @@ GRADIENT_NORM_ATOL = 0.0
 
 def _validated_shape(shape, what="input_shape", min_rank=2):
     """A concrete shape (batch size included) as a tuple of positive ints."""
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
-        raise ValueError(f"{what} must be a list of positive integers such as [4, 3], got {shape!r}.")
-    shape = list(shape)
-    if len(shape) < min_rank or any(
-        isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1 for size in shape
-    ):
-        raise ValueError(f"{what} must hold at least {min_rank} positive integers, got {shape!r}.")
-    if int(np.prod(shape)) > _MAX_ELEMENTS:
-        raise ValueError(f"{what} {shape} has more than {_MAX_ELEMENTS} elements: keep probes small.")
-    return tuple(int(size) for size in shape)
+    return validation.shape(shape, what, min_rank, _MAX_ELEMENTS)
 
 
 def _validated_inputs(inputs):

@@ -83,16 +83,7 @@ SGD_ATOL = 1e-5
 
 def _validated_shape(shape, what="shape", min_rank=1, max_elements=_MAX_ELEMENTS):
     """A concrete shape as a tuple of positive ints."""
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
-        raise ValueError(f"{what} must be a list of positive integers such as [4, 3], got {shape!r}.")
-    shape = list(shape)
-    if len(shape) < min_rank or any(
-        isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1 for size in shape
-    ):
-        raise ValueError(f"{what} must hold at least {min_rank} positive integers, got {shape!r}.")
-    if int(np.prod(shape)) > max_elements:
-        raise ValueError(f"{what} {shape} has more than {max_elements} elements: keep probes small.")
-    return tuple(int(size) for size in shape)
+    return validation.shape(shape, what, min_rank, max_elements)
 
 
 def _validated_number(value, what, low=None, high=None, high_inclusive=False):

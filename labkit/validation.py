@@ -1,5 +1,6 @@
 """Argument checks shared by the probe modules: clear errors for instructors' check definitions and targets."""
 
+import math
 import numbers
 
 
@@ -29,3 +30,17 @@ def require_function(target, what):
     """Raise a clear TypeError when a probe's target is a class or not callable."""
     if isinstance(target, type) or not callable(target):
         raise TypeError(f"expected the function {what}, got {type(target).__name__} {target!r}.")
+
+
+def shape(value, what="shape", min_rank=1, max_elements=4096):
+    """A concrete array shape as a tuple of positive ints, with at least min_rank axes and few elements."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{what} must be a list of positive integers such as [4, 3], got {value!r}.")
+    sizes = list(value)
+    if len(sizes) < min_rank or any(
+        isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1 for size in sizes
+    ):
+        raise ValueError(f"{what} must hold at least {min_rank} positive integers, got {sizes!r}.")
+    if math.prod(int(size) for size in sizes) > max_elements:
+        raise ValueError(f"{what} {sizes} has more than {max_elements} elements: keep probes small.")
+    return tuple(int(size) for size in sizes)

@@ -39,3 +39,15 @@ def test_require_function_refuses_classes_and_non_callables():
     for wrong in (int, "relative_error", None):
         with pytest.raises(TypeError, match="expected the function relative_error"):
             validation.require_function(wrong, "relative_error")
+
+
+def test_shape_accepts_positive_integer_lists_and_refuses_the_rest():
+    assert validation.shape([4, 3]) == (4, 3)
+    assert validation.shape((2, 5, 5, 1), min_rank=4, max_elements=50) == (2, 5, 5, 1)
+    for wrong in ("4, 3", 7, [4, 0], [4, 2.5], [True, 3]):
+        with pytest.raises(ValueError, match="positive integers"):
+            validation.shape(wrong, "input_shape")
+    with pytest.raises(ValueError, match="at least 2"):
+        validation.shape([4], min_rank=2)
+    with pytest.raises(ValueError, match="more than 10 elements"):
+        validation.shape([4, 3], max_elements=10)
