@@ -2,19 +2,49 @@
 
 Accepted layouts: ``<folder>/<student_id>/<lab_id>.ipynb`` and nbgrader's course layout
 ``<course>/submitted/<student_id>/<lab_id>/<lab_id>.ipynb``.
+
+Nothing is lost: each result is committed as soon as it is graded, in the main thread
+(results/<student>/<lab>.json written to a temporary file, the gradebook transaction, the file
+moved into place, then the log), so SIGINT or SIGTERM stops a batch between two commits, and
+running it again skips every submission already graded from the same fingerprint. A failure
+on the grader's side (sandbox, references, disk, a bug) is never a grade: that submission is
+saved as not graded, with the reason, and retried next time.
 """
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
+import os
 import pathlib
 import re
+import sys
+import tempfile
 
 import tqdm
 
-from autograder import gradebook, grading, reports
+from autograder import fingerprint, gradebook, grading, interruption, reports, sandbox
 
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
+STUDENT_ID_RULE = "up to 128 letters, digits and . _ @ -, starting with a letter or digit"
+NOT_GRADED_SUFFIX = ".not-graded.json"
+KEPT_OUTPUT_CHARACTERS = 20_000
+
+UNSANDBOXED_WARNING = (
+    "WARNING: grading WITHOUT the bubblewrap sandbox (--allow-unsandboxed): student code runs with "
+    "REDUCED isolation and can read this machine's files and use the network. Grades are still "
+    "decided outside the student process."
+)
+
+
+def _current_umask():
+    """The process umask (read once, at import, before any worker thread creates files)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+RESULT_FILE_MODE = 0o666 & ~_current_umask()  # what a plain open() would give: mkstemp's files are 0600
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,93 +56,402 @@ class Submission:
     path: pathlib.Path
 
 
-def find_submissions(folder, lab_ids):
-    """Every submitted notebook of a known lab under folder, in either layout, sorted."""
+@dataclasses.dataclass
+class Discovery:
+    """What a submissions folder holds: the submissions, and why other folders in it were skipped."""
+
+    submissions: list
+    skipped: list
+
+
+class BatchResults(list):
+    """The results of a batch in student and lab order, and how many were skipped as unchanged."""
+
+    def __init__(self, results=(), skipped=0):
+        super().__init__(sorted(results, key=lambda result: (result.student_id, result.lab_id)))
+        self.skipped = skipped
+
+    @property
+    def not_graded(self):
+        return sum(not result.graded for result in self)
+
+    @property
+    def graded(self):
+        return len(self) - self.skipped - self.not_graded
+
+    def progress_line(self):
+        """'N graded, N skipped (unchanged), N not graded'."""
+        return f"{self.graded} graded, {self.skipped} skipped (unchanged), {self.not_graded} not graded"
+
+
+def _candidates(student_folder, lab_id):
+    """Where a lab's notebook may be in a student folder: flat layout first, then nbgrader's."""
+    return student_folder / f"{lab_id}.ipynb", student_folder / lab_id / f"{lab_id}.ipynb"
+
+
+def _is_submitted(candidate):
+    """A file (or a link, which grading refuses with a message) where a notebook should be."""
+    return candidate.is_symlink() or (candidate.exists() and not candidate.is_dir())
+
+
+def discover_submissions(folder, lab_ids):
+    """Every submitted notebook of a known lab under folder, in either layout, and the folders skipped."""
     folder = pathlib.Path(folder)
     if not folder.is_dir():
         raise ValueError(f"submissions folder {folder} does not exist")
     root = folder / "submitted" if (folder / "submitted").is_dir() else folder
-    found = []
-    for student_folder in sorted(path for path in root.iterdir() if path.is_dir()):
-        if not STUDENT_ID.match(student_folder.name):
+    found, skipped = [], []
+    for student_folder in sorted(root.iterdir()):
+        linked = student_folder.is_symlink()
+        if not linked and not student_folder.is_dir():
             continue
+        name = student_folder.name
+        if not STUDENT_ID.fullmatch(name):
+            skipped.append(f"skipped folder {ascii(name)}: not a valid student id ({STUDENT_ID_RULE})")
+            continue
+        found_before = len(found)
         for lab_id in lab_ids:
-            for candidate in (student_folder / f"{lab_id}.ipynb", student_folder / lab_id / f"{lab_id}.ipynb"):
-                if candidate.is_file():
-                    found.append(Submission(student_folder.name, lab_id, candidate))
-                    break
-    return found
+            flat, nested = _candidates(student_folder, lab_id)
+            submitted = next((candidate for candidate in (flat, nested) if _is_submitted(candidate)), None)
+            if submitted is not None:
+                # Under a linked student folder, name the file through the link itself: grading refuses it.
+                found.append(Submission(name, lab_id, flat if linked else submitted))
+        if linked and len(found) == found_before:
+            skipped.append(f"skipped folder {ascii(name)}: a symbolic link with no submission in it (not followed)")
+    return Discovery(found, skipped)
+
+
+def find_submissions(folder, lab_ids):
+    """Every submitted notebook of a known lab under folder, in either layout, sorted."""
+    return discover_submissions(folder, lab_ids).submissions
+
+
+def _result_path(results_folder, student_id, lab_id, graded=True):
+    """results/<student>/<lab>.json, or <lab>.not-graded.json, which never replaces a graded result."""
+    name = f"{lab_id}.json" if graded else f"{lab_id}{NOT_GRADED_SUFFIX}"
+    return pathlib.Path(results_folder) / student_id / name
+
+
+def _fsync_folder(folder):
+    """Make a rename in folder durable."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _write_temporary(result, path):
+    """The result as JSON in a temporary file beside path, on disk; returns the temporary path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = dataclasses.asdict(result)
+    data["output"] = data["output"][-KEPT_OUTPUT_CHARACTERS:]
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = pathlib.Path(temporary)
+    try:
+        os.fchmod(descriptor, RESULT_FILE_MODE)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as result_file:
+            json.dump(data, result_file, indent=1)
+            result_file.flush()
+            os.fsync(result_file.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def _move_into_place(temporary, path):
+    """Atomically: a reader sees the old file or the new one, never half of one."""
+    os.replace(temporary, path)
+    _fsync_folder(path.parent)
 
 
 def save_result(result, results_folder):
-    """Keep the full result as JSON (the feedback command renders it later)."""
-    path = pathlib.Path(results_folder) / result.student_id / f"{result.lab_id}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = dataclasses.asdict(result)
-    data["output"] = data["output"][-20_000:]
-    path.write_text(json.dumps(data, indent=1))
+    """Keep the full result as JSON, atomically (the feedback command renders it later); returns its path."""
+    path = _result_path(results_folder, result.student_id, result.lab_id, result.graded)
+    _move_into_place(_write_temporary(result, path), path)
     return path
 
 
-def load_results(results_folder):
-    """Every saved result under a results folder."""
-    results = []
-    for path in sorted(pathlib.Path(results_folder).glob("*/*.json")):
-        data = json.loads(path.read_text())
+def _load_result(path):
+    """One saved result; ValueError naming the file when it is not one."""
+    try:
+        data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
         parts = [
             grading.PartResult(**dict(part, checks=[grading.CheckResult(**check) for check in part["checks"]]))
             for part in data.pop("parts")
         ]
-        results.append(grading.SubmissionResult(parts=parts, **data))
-    return results
+        return grading.SubmissionResult(parts=parts, **data)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"{path} is not a saved grading result ({type(error).__name__}: {error})") from error
+
+
+def load_results(results_folder):
+    """Every saved result under a results folder; a graded result hides a later not-graded retry."""
+    by_key = {}
+    for path in sorted(pathlib.Path(results_folder).glob("*/*.json")):
+        result = _load_result(path)
+        key = (result.student_id, result.lab_id)
+        if key not in by_key or (result.graded and not by_key[key].graded):
+            by_key[key] = result
+    return [by_key[key] for key in sorted(by_key)]
 
 
 def _log_lines(result):
+    """The grading.log block of one result."""
+    if not result.graded:
+        reason = result.reason.replace("\n", "\n    ")
+        return [f"{result.student_id} {result.lab_id}: NOT GRADED: {reason}"]
     lines = [f"{result.student_id} {result.lab_id}: {result.score:g}/{result.max_score:g} "
              f"in {result.seconds:.1f} s (isolation: {result.isolation})"]
     lines += [f"  note: {note}" for note in result.notes]
     lines += [f"  incident: {incident}" for incident in result.incidents]
     lines += [f"  cell {label}: {message}" for label, message in result.cell_errors.items()]
     for part in result.parts:
-        for problem in part.problems:
-            lines.append(f"  {part.grade_id}: {problem}")
+        lines += [f"  {part.grade_id}: {problem}" for problem in part.problems]
+        lines += [f"  {part.grade_id}: review: {reason}" for reason in part.review]
     return lines
 
 
-def grade_folder(submissions, labs, output_folder, workers=1, isolation="auto", progress=True):
-    """Grade submissions into output_folder/{gradebook.db, results/, grading.log}; returns results."""
+def _append_log(log_file, lines):
+    """Append lines to grading.log and put them on disk; a log that cannot be written is only a warning."""
+    try:
+        log_file.write("\n".join(lines) + "\n")
+        log_file.flush()
+        os.fsync(log_file.fileno())
+    except OSError as error:
+        print(f"WARNING: could not write grading.log ({error}); the results and the gradebook are kept",
+              file=sys.stderr)
+
+
+def _not_graded(student_id, lab_id, reason, isolation, fingerprint_value=""):
+    """A result that says grading failed on the grader's side; it is never a grade."""
+    return grading.SubmissionResult(student_id, lab_id, [], [], [], {}, "", isolation, 0.0,
+                                    status="not_graded", reason=reason, fingerprint=fingerprint_value)
+
+
+def _failure_reason(error):
+    """Why a submission was not graded, from an exception on the trusted side."""
+    if isinstance(error, grading.ReferenceComputationError):
+        return str(error)
+    return f"the grader failed ({type(error).__name__}: {error})"
+
+
+def _check_folder(folder):
+    """A folder that exists and is writable, or can be created."""
+    if folder.exists() or folder.is_symlink():
+        if not folder.is_dir():
+            raise ValueError(f"{folder} exists but is not a folder, so grading cannot write there; "
+                             "move it away or choose another --output")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ValueError(f"the folder {folder} is not writable; fix its permissions or choose another --output")
+        return
+    existing = folder.absolute().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"the folder {folder} cannot be created ({existing} is not a writable folder)")
+
+
+def _check_file(path):
+    """A file that does not exist yet, or a writable regular file."""
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            raise ValueError(f"{path} exists but is not a regular file; move it away or choose another --output")
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise ValueError(f"{path} is not writable; fix its permissions or choose another --output")
+
+
+def check_writable(output_folder):
+    """Refuse (ValueError) before anything is written when the output cannot be written."""
+    output_folder = pathlib.Path(output_folder)
+    _check_folder(output_folder)
+    _check_folder(output_folder / "results")
+    _check_file(output_folder / "gradebook.db")
+    _check_file(output_folder / "grading.log")
+
+
+def _remove_leftover_temporaries(results_folder):
+    """Temporary result files of a batch killed outright (SIGKILL, power cut) never count as results."""
+    for leftover in results_folder.glob("*/.*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
+def _fingerprint(item, lab):
+    """The submission's fingerprint; "" (graded again) when the lab's source cannot be read."""
+    try:
+        return fingerprint.submission_fingerprint(item.path, lab.source_path)
+    except OSError:
+        return ""  # never equal to a saved one: the submission is graded
+
+
+class _Batch:
+    """One run of grade_folder: the open gradebook and log, and what has been committed so far."""
+
+    def __init__(self, labs_by_id, book, results_folder, log_file, signals, isolation):
+        self.labs_by_id = labs_by_id
+        self.book = book
+        self.results_folder = results_folder
+        self.log_file = log_file
+        self.signals = signals
+        self.isolation = isolation
+        self.fingerprints = {}
+        self.done = []  # committed in this run: graded and not graded
+        self.skipped = []  # saved results of unchanged submissions
+
+    def results(self):
+        """Everything so far: committed results and unchanged ones."""
+        return BatchResults(self.done + self.skipped, len(self.skipped))
+
+    def commit(self, result):
+        """Save one result for good, or as not graded when that fails; a signal waits until it is done."""
+        with self.signals.commit_section():
+            self.done.append(self._save(result))
+
+    def _save(self, result):
+        """Results file to a temporary file, gradebook transaction, file into place, log."""
+        path = _result_path(self.results_folder, result.student_id, result.lab_id, result.graded)
+        kept_lines = []
+        temporary = None
+        try:
+            temporary = _write_temporary(result, path)
+            if result.graded:
+                kept_lines = gradebook.record_result(self.book, self.labs_by_id[result.lab_id], result)
+            os.replace(temporary, path)
+        except Exception as error:  # a full disk, a locked or broken gradebook: it costs this submission only
+            with contextlib.suppress(Exception):
+                self.book.db.rollback()
+            if temporary is not None:
+                temporary.unlink(missing_ok=True)
+            result = _not_graded(result.student_id, result.lab_id,
+                                 f"its result could not be saved ({type(error).__name__}: {error})",
+                                 result.isolation, result.fingerprint)
+            with contextlib.suppress(OSError):
+                save_result(result, self.results_folder)
+        else:
+            with contextlib.suppress(OSError):  # the result is committed; these only tidy up
+                _fsync_folder(path.parent)
+                if result.graded:
+                    _result_path(self.results_folder, result.student_id, result.lab_id, graded=False).unlink(
+                        missing_ok=True)
+        _append_log(self.log_file, _log_lines(result) + kept_lines)
+        return result
+
+    def not_graded(self, item, reason):
+        """A not-graded result for a submission of this batch."""
+        return _not_graded(item.student_id, item.lab_id, reason, self.isolation, self.fingerprints[item])
+
+    def register_labs(self, lab_ids):
+        """Write the labs' structure into the gradebook (nbgrader commits it at once)."""
+        with self.signals.commit_section():
+            for lab_id in lab_ids:
+                gradebook.register_lab(self.book, self.labs_by_id[lab_id])
+
+    def _unchanged(self, item):
+        """The saved result of item when it was graded from the same fingerprint and is in the gradebook."""
+        path = _result_path(self.results_folder, item.student_id, item.lab_id)
+        if not self.fingerprints[item] or not path.is_file():
+            return None
+        try:
+            saved = _load_result(path)
+        except ValueError:
+            return None
+        if not saved.graded or saved.fingerprint != self.fingerprints[item]:
+            return None
+        return saved if gradebook.has_submission(self.book, item.lab_id, item.student_id) else None
+
+    def select(self, submissions, force):
+        """The submissions to grade now; the unchanged ones (unless force) go to skipped."""
+        to_grade = []
+        for item in submissions:
+            self.fingerprints[item] = _fingerprint(item, self.labs_by_id[item.lab_id])
+            saved = None if force else self._unchanged(item)
+            if saved is None:
+                to_grade.append(item)
+            else:
+                self.skipped.append(saved)
+        return to_grade
+
+    def references(self, lab_ids):
+        """lab_id -> references, and lab_id -> why they could not be computed."""
+        references, failures = {}, {}
+        for lab_id in lab_ids:
+            try:
+                references[lab_id] = grading.compute_references(self.labs_by_id[lab_id], self.isolation)
+            except Exception as error:  # ReferenceComputationError, or a bug: that lab waits, the others go on
+                failures[lab_id] = _failure_reason(error)
+        return references, failures
+
+    def grade(self, to_grade, workers, progress):
+        """Grade in a thread pool and commit each result here, in the main thread, as it comes."""
+        references, failures = self.references(sorted({item.lab_id for item in to_grade}))
+        bar = tqdm.tqdm(total=len(to_grade), desc="grading", unit="notebook", disable=not progress)
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+        try:
+            for item in to_grade:
+                if item.lab_id in failures:
+                    self.commit(self.not_graded(item, failures[item.lab_id]))
+                    bar.update(1)
+            futures = {
+                pool.submit(grading.grade_notebook, self.labs_by_id[item.lab_id], item.path, item.student_id,
+                            references[item.lab_id], self.isolation): item
+                for item in to_grade
+                if item.lab_id in references
+            }
+            for future in concurrent.futures.as_completed(futures):
+                item = futures[future]
+                try:
+                    result = dataclasses.replace(future.result(), fingerprint=self.fingerprints[item])
+                except Exception as error:  # a bug on the trusted side costs this submission, not the batch
+                    result = self.not_graded(item, _failure_reason(error))
+                self.commit(result)
+                bar.update(1)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # on interruption: nothing new starts
+            bar.close()
+
+
+def grade_folder(submissions, labs, output_folder, workers=1, isolation="auto", progress=True,
+                 allow_unsandboxed=False, force=False, skipped_folders=()):
+    """Grade submissions into output_folder/{gradebook.db, results/, grading.log}; returns BatchResults.
+
+    Before anything is written, raises sandbox.SandboxUnavailableError when the sandbox cannot
+    run (unless allow_unsandboxed) and ValueError when the output cannot be written. Submissions
+    graded before from the same fingerprint are skipped unless force. SIGINT or SIGTERM raises
+    interruption.BatchInterrupted, with everything committed so far kept.
+    """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    output_folder = pathlib.Path(output_folder)
-    output_folder.mkdir(parents=True, exist_ok=True)
     labs_by_id = {lab.lab_id: lab for lab in labs}
-    needed = sorted({item.lab_id for item in submissions})
-    references = {lab_id: grading.compute_references(labs_by_id[lab_id], isolation) for lab_id in needed}
-    results = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [
-            pool.submit(grading.grade_notebook, labs_by_id[item.lab_id], item.path, item.student_id,
-                        references[item.lab_id], isolation)
-            for item in submissions
-        ]
-        bar = tqdm.tqdm(total=len(futures), desc="grading", unit="notebook", disable=not progress)
-        for future in concurrent.futures.as_completed(futures):
-            results.append(future.result())
-            bar.update(1)
-        bar.close()
-    results.sort(key=lambda result: (result.student_id, result.lab_id))
-    with gradebook.open_gradebook(output_folder / "gradebook.db") as book:
-        for lab_id in needed:
-            gradebook.register_lab(book, labs_by_id[lab_id])
-        for result in results:
-            gradebook.record_result(book, labs_by_id[result.lab_id], result)
-    log_lines = []
-    for result in results:
-        save_result(result, output_folder / "results")
-        log_lines += _log_lines(result)
-    with open(output_folder / "grading.log", "a") as log_file:
-        log_file.write("\n".join(log_lines) + "\n")
-    return results
+    lab_ids = sorted({item.lab_id for item in submissions})
+    unknown = sorted(set(lab_ids) - set(labs_by_id))
+    if unknown:
+        raise ValueError(f"submissions for unknown lab(s) {unknown}; labs given: {sorted(labs_by_id)}")
+    isolation = sandbox.resolve_isolation(isolation, allow_unsandboxed)
+    output_folder = pathlib.Path(output_folder)
+    check_writable(output_folder)
+    if isolation != "bwrap":
+        print(UNSANDBOXED_WARNING, file=sys.stderr)
+    output_folder.mkdir(parents=True, exist_ok=True)
+    results_folder = output_folder / "results"
+    database_path = output_folder / "gradebook.db"
+    with interruption.Interruption() as signals, gradebook.open_gradebook(database_path) as book:
+        results_folder.mkdir(exist_ok=True)
+        _remove_leftover_temporaries(results_folder)
+        with open(output_folder / "grading.log", "a", encoding="utf-8", errors="backslashreplace") as log_file:
+            header = [f"batch started: {len(submissions)} submissions, isolation: {isolation}"]
+            header += [UNSANDBOXED_WARNING] if isolation != "bwrap" else []
+            _append_log(log_file, header + list(skipped_folders))
+            batch = _Batch(labs_by_id, book, results_folder, log_file, signals, isolation)
+            try:
+                batch.register_labs(lab_ids)
+                batch.grade(batch.select(submissions, force), workers, progress)
+            except interruption.BatchInterrupted as interrupted:
+                interrupted.results = batch.results()
+                _append_log(log_file, [f"batch interrupted: {interrupted.results.progress_line()}"])
+                raise
+            _append_log(log_file, [f"batch done: {batch.results().progress_line()}"])
+    return batch.results()
 
 
 def export_csv(output_folder, csv_path=None):

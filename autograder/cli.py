@@ -1,10 +1,20 @@
-"""Command line: python -m autograder release|grade|export|feedback|mutants|demo."""
+"""Command line: python -m autograder release|grade|export|feedback|mutants|demo.
+
+Exit statuses: 0 done; 1 nothing to grade or a mutant survived; 2 refused before anything was
+written (no usable sandbox, output not writable, bad arguments); 3 some submissions were not
+graded (a failure on the grader's side; run again to retry them); 130 and 143 interrupted by
+SIGINT and SIGTERM (everything committed is kept; run again to resume).
+"""
 
 import argparse
+import os
 import pathlib
+import signal
 import sys
 
-from autograder import batch, lab as lab_module, mutation, release, reports
+from autograder import batch, interruption, lab as lab_module, mutation, release, reports, sandbox
+
+EXIT_NOT_GRADED = 3
 
 
 def _labs(solutions, wanted):
@@ -28,19 +38,28 @@ def command_release(arguments):
 
 def command_grade(arguments):
     labs = _labs(arguments.solutions, arguments.lab)
-    submissions = batch.find_submissions(arguments.submissions, [lab.lab_id for lab in labs])
-    if not submissions:
+    discovery = batch.discover_submissions(arguments.submissions, [lab.lab_id for lab in labs])
+    for message in discovery.skipped:
+        print(f"warning: {message}", file=sys.stderr)
+    if not discovery.submissions:
         print(f"no submissions found in {arguments.submissions} (expected <student>/<lab_id>.ipynb "
               "or nbgrader's submitted/<student>/<lab_id>/<lab_id>.ipynb)", file=sys.stderr)
         return 1
-    results = batch.grade_folder(submissions, labs, arguments.output, arguments.workers, arguments.isolation,
-                                 progress=not arguments.quiet)
+    results = batch.grade_folder(discovery.submissions, labs, arguments.output, arguments.workers,
+                                 arguments.isolation, progress=not arguments.quiet,
+                                 allow_unsandboxed=arguments.allow_unsandboxed, force=arguments.force,
+                                 skipped_folders=discovery.skipped)
     print(reports.summary_table(results))
+    print(results.progress_line())
     print(f"gradebook: {pathlib.Path(arguments.output) / 'gradebook.db'}; "
           f"log: {pathlib.Path(arguments.output) / 'grading.log'}")
-    if any(result.isolation != "bwrap" for result in results):
+    if any(result.isolation != "bwrap" for result in results if result.graded):
         print("WARNING: graded WITHOUT the bubblewrap sandbox (reduced isolation); see grading.log",
               file=sys.stderr)
+    if results.not_graded:
+        print(f"{results.not_graded} submission(s) were not graded (see above and grading.log); "
+              "run the same command again to retry them", file=sys.stderr)
+        return EXIT_NOT_GRADED
     return 0
 
 
@@ -60,7 +79,8 @@ def command_mutants(arguments):
     survivors = 0
     for path in arguments.files:
         lab_id, _ = mutation.load_mutants(path)
-        outcomes = mutation.run_mutants(path, arguments.solutions, arguments.workers, arguments.isolation)
+        outcomes = mutation.run_mutants(path, arguments.solutions, arguments.workers, arguments.isolation,
+                                        arguments.allow_unsandboxed)
         print("\n".join(mutation.format_report(lab_id, outcomes)))
         survivors += sum(not outcome.killed for outcome in outcomes)
     return 1 if survivors else 0
@@ -69,7 +89,8 @@ def command_mutants(arguments):
 def command_demo(arguments):
     from autograder import demo
 
-    return demo.run(arguments.solutions, arguments.output, arguments.workers, arguments.isolation, arguments.lab)
+    return demo.run(arguments.solutions, arguments.output, arguments.workers, arguments.isolation, arguments.lab,
+                    arguments.allow_unsandboxed)
 
 
 def build_parser():
@@ -80,7 +101,11 @@ def build_parser():
     def grading_options(command):
         command.add_argument("--workers", type=int, default=1, help="submissions graded at once (default 1)")
         command.add_argument("--isolation", choices=("auto", "bwrap", "none"), default="auto",
-                             help="sandbox: bwrap (required), auto (bwrap when available), none (debugging only)")
+                             help="sandbox: auto or bwrap (bubblewrap; refuse to grade without it unless "
+                                  "--allow-unsandboxed), none (no sandbox; needs --allow-unsandboxed)")
+        command.add_argument("--allow-unsandboxed", action="store_true",
+                             help="grade with REDUCED isolation when bubblewrap cannot run (student code can "
+                                  "then read files and use the network); a loud warning says so")
 
     release_command = commands.add_parser("release", help="generate student notebooks into labs/")
     release_command.add_argument("labs", nargs="*", help="lab ids (default: all)")
@@ -92,6 +117,8 @@ def build_parser():
     grade_command.add_argument("--lab", action="append", help="only this lab (repeatable)")
     grade_command.add_argument("--output", default="grading", help="gradebook, results and log (default: grading)")
     grade_command.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade_command.add_argument("--force", action="store_true",
+                               help="grade everything again (default: skip submissions graded before and unchanged)")
     grading_options(grade_command)
     grade_command.set_defaults(handler=command_grade)
 
@@ -118,10 +145,26 @@ def build_parser():
     return parser
 
 
+def _exit_interrupted(interrupted):
+    """Say what was done, stop the sandboxes still running and leave at once (without waiting for them)."""
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, signal.SIG_IGN)  # a second Ctrl-C must not skip stopping the sandboxes
+    done = interrupted.results if interrupted.results is not None else batch.BatchResults()
+    print(f"interrupted by {signal.Signals(interrupted.signal_number).name}: stopped cleanly after "
+          f"{done.progress_line()}; everything committed is kept. Run the same command again to resume.",
+          file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    interruption.stop_sandboxes()
+    os._exit(interrupted.exit_status)
+
+
 def main(argv=None):
     arguments = build_parser().parse_args(argv)
     try:
         return arguments.handler(arguments)
-    except (ValueError, lab_module.LabDefinitionError) as error:
+    except interruption.BatchInterrupted as interrupted:
+        _exit_interrupted(interrupted)
+    except (ValueError, lab_module.LabDefinitionError, sandbox.SandboxUnavailableError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

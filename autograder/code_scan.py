@@ -2,22 +2,39 @@
 
 `ast.parse` is serialised: CPython 3.11 can fail with "AST constructor recursion depth
 mismatch" when several threads parse at once (gh-106905), and grading runs submissions in a
-thread pool.
+thread pool. Source that cannot be scanned at all (nested too deeply, too long) raises
+UnscannableSource, so that a scan can never pass it silently.
 """
 
 import ast
 import threading
 
+# Longer answers are refused rather than parsed in the trusted process (parsing time and memory grow with it).
+MAX_SOURCE_CHARACTERS = 1_000_000
+
 _parse_lock = threading.Lock()
 
 
+class UnscannableSource(ValueError):
+    """Valid or not, the source could not be scanned: nested too deeply, or too long."""
+
+
 def parse(source):
-    """The syntax tree of source, or None when it is not valid Python."""
+    """The syntax tree of source, or None when it is not valid Python; raises UnscannableSource."""
+    if len(source) > MAX_SOURCE_CHARACTERS:
+        raise UnscannableSource(f"longer than {MAX_SOURCE_CHARACTERS:,} characters")
     with _parse_lock:
         try:
             return ast.parse(source)
+        except (RecursionError, MemoryError) as error:
+            raise UnscannableSource("nested too deeply") from error
         except (SyntaxError, ValueError):
             return None
+
+
+def unscannable_finding(error):
+    """The finding a scan reports for source it could not scan, e.g. 'line ?: ... (nested too deeply)'."""
+    return f"line ?: the code could not be scanned ({error})"
 
 
 def dotted_name(node):

@@ -3,11 +3,14 @@
 import pathlib
 import shutil
 
-from autograder import batch, lab as lab_module, release, reports, samples
+from autograder import batch, lab as lab_module, release, reports, samples, sandbox
 
 
-def run(solutions="solutions", output="demo-output", workers=2, isolation="auto", lab_id=None):
-    """Run the whole instructor path once, into output/."""
+def run(solutions="solutions", output="demo-output", workers=2, isolation="auto", lab_id=None,
+        allow_unsandboxed=False):
+    """Run the whole instructor path once, into output/; 3 when a sample could not be graded."""
+    # Refuse before output/ is emptied when there is no sandbox and reduced isolation was not allowed.
+    isolation = sandbox.resolve_isolation(isolation, allow_unsandboxed)
     output = pathlib.Path(output)
     if output.exists():
         shutil.rmtree(output)
@@ -27,7 +30,8 @@ def run(solutions="solutions", output="demo-output", workers=2, isolation="auto"
     submissions = batch.find_submissions(submissions_folder, [lab_id])
     print(f"3. grading {len(submissions)} submissions with {workers} workers")
     grading_folder = output / "grading"
-    results = batch.grade_folder(submissions, [lab], grading_folder, workers, isolation)
+    results = batch.grade_folder(submissions, [lab], grading_folder, workers, isolation,
+                                 allow_unsandboxed=allow_unsandboxed)
     csv_path = batch.export_csv(grading_folder)
     feedback_paths = batch.write_all_feedback(grading_folder)
     print()
@@ -40,4 +44,5 @@ def run(solutions="solutions", output="demo-output", workers=2, isolation="auto"
     print(f"grading log:          {grading_folder / 'grading.log'}")
     isolation_used = {result.isolation for result in results}
     print(f"isolation:            {', '.join(sorted(isolation_used))}")
-    return 0
+    print(results.progress_line())
+    return 3 if results.not_graded else 0

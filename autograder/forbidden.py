@@ -32,7 +32,11 @@ def defining_sources(answers, symbol):
     """The answer cells (grade_id -> source) that define a class or function named symbol."""
     found = {}
     for grade_id, source in answers.items():
-        tree = code_scan.parse(source)
+        try:
+            tree = code_scan.parse(source)
+        except code_scan.UnscannableSource:
+            found[grade_id] = source  # what it defines is unknown: scan it, so the scan reports it
+            continue
         if tree is None:
             continue
         for node in ast.walk(tree):
@@ -43,7 +47,10 @@ def defining_sources(answers, symbol):
 
 def forbidden_uses(source, forbidden_paths):
     """Lines of source that use a forbidden built-in (by its dotted path or last name after import)."""
-    tree = code_scan.parse(source)
+    try:
+        tree = code_scan.parse(source)
+    except code_scan.UnscannableSource as error:
+        return [code_scan.unscannable_finding(error)]
     if tree is None:
         return []
     short_names = {path.rsplit(".", 1)[-1] for path in forbidden_paths}
@@ -77,7 +84,10 @@ def forbidden_uses(source, forbidden_paths):
 
 def indirect_access(source):
     """Lines that reach modules by name (importlib, __import__, sys.modules, keras.src), hiding what they use."""
-    tree = code_scan.parse(source)
+    try:
+        tree = code_scan.parse(source)
+    except code_scan.UnscannableSource as error:
+        return [code_scan.unscannable_finding(error)]
     if tree is None:
         return []
     uses = []

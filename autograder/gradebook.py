@@ -2,6 +2,7 @@
 
 The assignment structure (notebook and graded cells with their points) is written from the
 source notebook, so any nbgrader tool (formgrader, `nbgrader export`) can read the scores.
+Grading writes automatic fields only: what an instructor enters in formgrader is never overwritten.
 Only this trusted process opens the database; the sandbox cannot see it.
 """
 
@@ -21,9 +22,13 @@ def ensure_alembic_on_path():
 
 @contextlib.contextmanager
 def open_gradebook(database_path):
-    """An nbgrader Gradebook on an SQLite file, closed afterwards."""
+    """An nbgrader Gradebook on an SQLite file, closed afterwards; ValueError when it cannot be opened."""
     ensure_alembic_on_path()
-    gradebook = nbgrader_api.Gradebook(f"sqlite:///{database_path}")
+    try:
+        gradebook = nbgrader_api.Gradebook(f"sqlite:///{database_path}")
+    except Exception as error:  # not a database, a newer schema, a locked file, ...
+        message = f"the gradebook {database_path} could not be opened ({type(error).__name__}: {error})"
+        raise ValueError(message) from error
     try:
         yield gradebook
     finally:
@@ -43,18 +48,121 @@ def register_lab(gradebook, lab):
         gradebook.update_or_create_solution_cell(grade_id, notebook_name, lab.lab_id)
 
 
-def record_result(gradebook, lab, result):
-    """Store one submission's part scores as nbgrader auto scores (a regrade overwrites them)."""
-    notebook_name = lab.notebook_name.removesuffix(".ipynb")
-    gradebook.update_or_create_student(result.student_id)
+def has_submission(gradebook, lab_id, student_id):
+    """True when the gradebook holds a submission of this lab by this student."""
     try:
-        gradebook.find_submission(lab.lab_id, result.student_id)
+        gradebook.find_submission(lab_id, student_id)
     except nbgrader_api.MissingEntry:
-        with gradebook.db.no_autoflush:
-            gradebook.add_submission(lab.lab_id, result.student_id)
+        return False
+    return True
+
+
+def _comment_cells(lab):
+    """Part grade_id -> the answer cell it grades (the last one above it), whose Comment holds its review notes."""
+    found, answer = {}, None
+    for cell in lab.cells:
+        if cell.role == "answer":
+            answer = cell.grade_id
+        elif cell.role == "test":
+            found[cell.grade_id] = answer
+    return found
+
+
+def _find_or_add(find, add):
+    """An existing gradebook row, or the one add() makes (added to the session, not committed)."""
+    try:
+        return find()
+    except nbgrader_api.MissingEntry:
+        return add()
+
+
+def _student(gradebook, student_id):
+    def add():
+        student = nbgrader_api.Student(id=student_id)
+        gradebook.db.add(student)
+        return student
+
+    return _find_or_add(lambda: gradebook.find_student(student_id), add)
+
+
+def _add_submission(gradebook, lab_id, student_id):
+    """What nbgrader's add_submission creates, without its commit: one result is one transaction."""
+    with gradebook.db.no_autoflush:
+        submission = nbgrader_api.SubmittedAssignment(assignment=gradebook.find_assignment(lab_id),
+                                                      student=_student(gradebook, student_id))
+        rows = [submission]
+        for notebook in submission.assignment.notebooks:
+            submitted = nbgrader_api.SubmittedNotebook(assignment=submission, notebook=notebook)
+            rows.append(submitted)
+            rows += [nbgrader_api.Grade(cell_id=cell.id, notebook=submitted)
+                     for cell in notebook.grade_cells + notebook.task_cells]
+            rows += [nbgrader_api.Comment(cell_id=cell.id, notebook=submitted)
+                     for cell in notebook.solution_cells + notebook.task_cells]
+        gradebook.db.add_all(rows)
+    gradebook.db.flush()
+    return submission
+
+
+def _new_row(gradebook, row_class, cell, notebook_name, lab_id, student_id):
+    """A Grade or Comment for a cell added to the lab after this submission was first recorded."""
+    notebook = gradebook.find_submission_notebook(notebook_name, lab_id, student_id)
+    with gradebook.db.no_autoflush:
+        row = row_class(cell_id=cell.id, notebook=notebook)
+        gradebook.db.add(row)
+    return row
+
+
+def _grade(gradebook, notebook_name, lab_id, student_id, grade_id):
+    return _find_or_add(
+        lambda: gradebook.find_grade(grade_id, notebook_name, lab_id, student_id),
+        lambda: _new_row(gradebook, nbgrader_api.Grade, gradebook.find_grade_cell(grade_id, notebook_name, lab_id),
+                         notebook_name, lab_id, student_id),
+    )
+
+
+def _comment(gradebook, notebook_name, lab_id, student_id, grade_id):
+    return _find_or_add(
+        lambda: gradebook.find_comment(grade_id, notebook_name, lab_id, student_id),
+        lambda: _new_row(gradebook, nbgrader_api.Comment,
+                         gradebook.find_solution_cell(grade_id, notebook_name, lab_id), notebook_name, lab_id,
+                         student_id),
+    )
+
+
+def record_result(gradebook, lab, result):
+    """Store one graded submission's part scores as nbgrader auto scores; returns lines for the log.
+
+    Only automatic fields change: a manual score, extra credit or manual comment set in
+    formgrader stays (a kept manual score that differs from the new auto score is logged).
+    A part with review reasons is flagged for manual grading, with the reasons as the auto
+    comment of its answer cell; a regrade without them clears that auto comment, and the flag
+    unless a manual score is set. Everything is one transaction: committed at the end, or not at all.
+    """
+    if not result.graded:
+        raise ValueError(f"{result.student_id} {result.lab_id} was not graded ({result.reason}); "
+                         "only graded results go into the gradebook")
+    notebook_name = lab.notebook_name.removesuffix(".ipynb")
+    _find_or_add(lambda: gradebook.find_submission(lab.lab_id, result.student_id),
+                 lambda: _add_submission(gradebook, lab.lab_id, result.student_id))
+    log_lines = []
+    review_notes = {}  # answer cell grade_id -> review reasons of the parts it answers
+    comment_cells = _comment_cells(lab)
     for part in result.parts:
-        grade = gradebook.find_grade(part.grade_id, notebook_name, lab.lab_id, result.student_id)
+        grade = _grade(gradebook, notebook_name, lab.lab_id, result.student_id, part.grade_id)
         grade.auto_score = part.score
-        grade.manual_score = None
-        grade.needs_manual_grade = False
+        if grade.manual_score is not None and grade.manual_score != part.score:
+            log_lines.append(f"{result.student_id} {result.lab_id} {part.grade_id}: kept manual score "
+                             f"{grade.manual_score:g} (new automatic score {part.score:g})")
+        if part.review:
+            grade.needs_manual_grade = True
+        elif grade.manual_score is None:
+            grade.needs_manual_grade = False
+        answer_id = comment_cells.get(part.grade_id)
+        if answer_id is not None:
+            reasons = review_notes.setdefault(answer_id, [])
+            reasons += [f"{part.grade_id}: please review: {reason}" for reason in part.review]
+    for answer_id, reasons in review_notes.items():
+        comment = _comment(gradebook, notebook_name, lab.lab_id, result.student_id, answer_id)
+        comment.auto_comment = "\n".join(reasons) or None
     gradebook.db.commit()
+    return log_lines

@@ -11,7 +11,7 @@ part's checks must pass for its points.
 import dataclasses
 import time
 
-from autograder import forbidden, sandbox, submission, tampering
+from autograder import findings, forbidden, obfuscation, sandbox, submission, tampering
 from labkit import checks as labkit_checks
 
 GRADING_ENVIRONMENT = {"LABKIT_MODE": "fast"}
@@ -24,8 +24,9 @@ class CheckResult:
     description: str
     hidden: bool
     passed: bool
-    message: str
+    message: str  # for the instructor (a hidden check's expected and actual values included)
     hint: str
+    shown: str = ""  # what a student may read of a failed hidden check: never its inputs or values
 
 
 @dataclasses.dataclass
@@ -37,6 +38,7 @@ class PartResult:
     max_score: float
     checks: list
     problems: list  # reasons the part scored 0 beyond failed checks (forbidden built-in, ...)
+    review: list = dataclasses.field(default_factory=list)  # reasons an instructor should look (score kept)
 
 
 @dataclasses.dataclass
@@ -52,6 +54,13 @@ class SubmissionResult:
     output: str
     isolation: str
     seconds: float
+    status: str = "graded"  # "graded", or "not_graded" when grading itself failed (never a grade)
+    reason: str = ""  # why it was not graded (sandbox did not start, references failed, disk full, ...)
+    fingerprint: str = ""  # what was graded: notebook content, lab source and grader version
+
+    @property
+    def graded(self):
+        return self.status == "graded"
 
     @property
     def score(self):
@@ -72,6 +81,7 @@ def _probe_request(graded, symbol):
         "probe": graded.check.probe,
         "symbol": symbol,
         "arguments": graded.check.arguments,
+        "hidden": graded.hidden,
     }
 
 
@@ -87,6 +97,9 @@ def compute_references(lab, isolation="auto"):
     if requests:
         job = {"cells": [], "probes": requests, "forbidden": [], "environment": GRADING_ENVIRONMENT}
         result = sandbox.run_job(job, lab.limits, isolation)
+        if result.infrastructure_error:
+            raise ReferenceComputationError(f"{lab.lab_id}: references could not be computed: "
+                                            f"{result.infrastructure_error}")
         for request in requests:
             outcome = result.probes.get(request["key"], {"error": "no result"})
             if "outputs" not in outcome:
@@ -139,23 +152,84 @@ def _all_forbidden(lab):
     return sorted({path for paths in lab.forbidden_builtins.values() for path in paths})
 
 
-def _judge(graded, outcome, reference):
-    """Compare one probe outcome with its reference; hidden checks get the hint only."""
+def _all_kernels(lab):
+    return sorted({name for names in lab.forbidden_kernels.values() for name in names})
+
+
+def _error_message(graded, outcome, program):
+    """What a student may read about an error: all of it for visible checks; for hidden ones only
+    the exception's built-in type and the student's own line (text made while hidden inputs were
+    in scope, such as the exception's message, could carry them out)."""
+    error = outcome.get("error") or "no result"
+    if error.startswith("stopped") or error.startswith("the check"):
+        return error
+    if not graded.hidden:
+        return f"your code raised {error}"
+    kind = outcome.get("error_type") or "an exception of a class defined in your code"
+    line_text = _student_line(program, outcome.get("error_cell"), outcome.get("error_line"))
+    where = f" at cell `{outcome['error_cell']}`, line {outcome['error_line']}" if line_text is not None else ""
+    return f"your code raised {kind}{where}" + (f": {line_text}" if line_text else "")
+
+
+def _student_line(program, cell_label, line_number):
+    """The source line of one of the student's cells, taken from the submission (never from the sandbox)."""
+    if not isinstance(cell_label, str) or not isinstance(line_number, int):
+        return None
+    for cell in program.cells:
+        if cell["label"] == cell_label:
+            lines = cell["source"].splitlines()
+            return lines[line_number - 1].strip()[:200] if 0 < line_number <= len(lines) else None
+    return None
+
+
+def _judge(graded, outcome, reference, program, voided=None):
+    """Compare one probe outcome with its reference; hidden checks show no values, only the hint."""
     check = graded.check
-    if "outputs" not in outcome:
-        error = outcome.get("error", "no result")
-        verdict = labkit_checks.Outcome(False, f"your code raised {error}" if not error.startswith("stopped") else error)
+    shown = ""
+    if voided:
+        verdict = labkit_checks.Outcome(False, voided)
+        shown = voided
+    elif "outputs" not in outcome:
+        verdict = labkit_checks.Outcome(False, _error_message(graded, outcome, program))
+        shown = verdict.message
     else:
         try:
             got = labkit_checks.decode_outputs(outcome["outputs"])
             verdict = labkit_checks.compare_outputs(reference, got, rtol=check.rtol, atol=check.atol)
         except Exception as error:  # outputs shaped by student code must never break the grader
             verdict = labkit_checks.Outcome(False, f"your code's outputs could not be compared ({type(error).__name__})")
-    return CheckResult(check.description, graded.hidden, verdict.passed, verdict.message, check.hint)
+    if graded.hidden and not verdict.passed and not shown:
+        shown = "your code's results differ from the reference"
+    return CheckResult(check.description, graded.hidden, verdict.passed, verdict.message, check.hint,
+                       shown if graded.hidden else "")
 
 
-def grade_notebook(lab, notebook_path, student_id, references, isolation="auto"):
-    """Grade one student's notebook for one lab; never raises for anything the student did."""
+def _not_graded(lab, student_id, reason, started, notes=()):
+    """A result that records why grading failed; it is never written to the gradebook as a grade."""
+    parts = [PartResult(part.grade_id, 0.0, part.points, [], []) for part in lab.parts]
+    return SubmissionResult(student_id, lab.lab_id, parts, list(notes), [], {}, "", "none",
+                            round(time.monotonic() - started, 2), status="not_graded", reason=reason)
+
+
+def _static_notes_and_review(program):
+    """Monkeypatching notes and code that hides what it calls (for review), from the trusted scans."""
+    notes, hidden_calls = [], []
+    for cell in program.cells:
+        if cell["origin"] == "setup":
+            continue
+        for patch in tampering.monkeypatches(cell["source"]):
+            notes.append(f"cell `{cell['label']}` monkeypatches {patch}; this changes nothing in grading, "
+                         "which is decided outside your code")
+        hidden_calls += [f"cell `{cell['label']}` {use}" for use in obfuscation.hiding_constructs(cell["source"])]
+    return notes, hidden_calls
+
+
+def grade_notebook(lab, notebook_path, student_id, references, isolation="bwrap"):
+    """Grade one student's notebook for one lab; never raises for anything the student did.
+
+    A failure of the grading machinery itself (the sandbox did not start) gives a result with
+    status "not_graded" and the reason, which must never be recorded as a grade.
+    """
     started = time.monotonic()
     program = submission.build_program(lab, notebook_path)
     if not program.readable:
@@ -163,29 +237,35 @@ def grade_notebook(lab, notebook_path, student_id, references, isolation="auto")
                  for part in lab.parts]
         return SubmissionResult(student_id, lab.lab_id, parts, program.notes, [], {}, "", "none",
                                 round(time.monotonic() - started, 2))
-    notes = list(program.notes)
-    for cell in program.cells:
-        if cell["origin"] != "setup":
-            for patch in tampering.monkeypatches(cell["source"]):
-                notes.append(f"cell `{cell['label']}` monkeypatches {patch}; this changes nothing in grading, "
-                             "which is decided outside your code")
+    static_notes, hidden_calls = _static_notes_and_review(program)
+    notes = list(program.notes) + static_notes
     requests = [_probe_request(graded, graded.check.target) for graded in lab.all_checks()]
     job = {
-        "cells": [{"label": cell["label"], "source": cell["source"]} for cell in program.cells],
+        "cells": [{"label": cell["label"], "source": cell["source"], "origin": cell["origin"]}
+                  for cell in program.cells],
         "probes": requests,
         "forbidden": _all_forbidden(lab),
+        "forbidden_kernels": _all_kernels(lab),
         "environment": GRADING_ENVIRONMENT,
     }
     result = sandbox.run_job(job, lab.limits, isolation)
+    if result.infrastructure_error:
+        return _not_graded(lab, student_id, result.infrastructure_error, started, notes)
+    observed = findings.interpret(lab, program, result)
     parts = []
     for part in lab.parts:
+        verdict = observed[part.grade_id]
         check_results = [
-            _judge(graded, result.probes.get(graded.key, {"error": "the check did not run"}), references[graded.key])
+            _judge(graded, result.probes.get(graded.key, {"error": "the check did not run"}), references[graded.key],
+                   program, verdict.voided_keys.get(graded.key))
             for graded in part.checks
         ]
         problems = _forbidden_problems(lab, program, {graded.check.target for graded in part.checks})
+        problems += verdict.problems
+        review = verdict.review + [f"code that hides what it calls: {use}" for use in hidden_calls]
         passed = all(item.passed for item in check_results) and not problems
-        parts.append(PartResult(part.grade_id, part.points if passed else 0.0, part.points, check_results, problems))
+        parts.append(PartResult(part.grade_id, part.points if passed else 0.0, part.points, check_results, problems,
+                                review))
     cell_errors = {
         program.cells[index]["label"]: status
         for index, status in sorted(result.cells.items())

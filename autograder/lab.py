@@ -60,6 +60,7 @@ class Lab:
     parts: tuple
     forbidden_builtins: dict  # student symbol -> Keras built-ins it may not use
     limits: sandbox.Limits
+    forbidden_kernels: dict = dataclasses.field(default_factory=dict)  # symbol -> TensorFlow op names
 
     @property
     def max_points(self):
@@ -156,6 +157,10 @@ def load_lab(source_path):
     forbidden = settings.get("forbidden_builtins", {})
     if not isinstance(forbidden, dict):
         raise LabDefinitionError(f"{source_path.name}: metadata labkit.forbidden_builtins must map names to lists")
+    kernels = settings.get("forbidden_kernels", {})
+    if not isinstance(kernels, dict) or not all(isinstance(names, list) for names in kernels.values()):
+        raise LabDefinitionError(f"{source_path.name}: metadata labkit.forbidden_kernels must map names to lists "
+                                 "of TensorFlow op names such as 'Conv2D'")
     return Lab(
         lab_id=lab_id,
         notebook_name=source_path.name,
@@ -164,6 +169,7 @@ def load_lab(source_path):
         parts=tuple(parts),
         forbidden_builtins={name: list(paths) for name, paths in forbidden.items()},
         limits=sandbox.Limits.from_dict(settings.get("limits", {})),
+        forbidden_kernels={name: list(names) for name, names in kernels.items()},
     )
 
 

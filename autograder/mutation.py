@@ -37,7 +37,7 @@ def load_mutants(path):
     return module.LAB, module.MUTANTS
 
 
-def run_mutants(mutant_path, solutions_folder="solutions", workers=1, isolation="auto"):
+def run_mutants(mutant_path, solutions_folder="solutions", workers=1, isolation="auto", allow_unsandboxed=False):
     """Grade every mutant of a lab and return one MutantOutcome each."""
     lab_id, mutants = load_mutants(mutant_path)
     source_path = pathlib.Path(solutions_folder) / lab_id / f"{lab_id}.ipynb"
@@ -59,7 +59,8 @@ def run_mutants(mutant_path, solutions_folder="solutions", workers=1, isolation=
             notebook = samples.make_submission(release_path, source_path, {mutant["cell"]: mutated})
             path = samples.write_notebook(notebook, scratch / "submissions" / name / f"{lab_id}.ipynb")
             submissions.append(batch.Submission(name, lab_id, path))
-        results = batch.grade_folder(submissions, [lab], scratch / "graded", workers, isolation, progress=False)
+        results = batch.grade_folder(submissions, [lab], scratch / "graded", workers, isolation, progress=False,
+                                     allow_unsandboxed=allow_unsandboxed)
     outcomes = []
     for result in results:
         mutant = mutants[result.student_id]

@@ -1,14 +1,23 @@
 """Runs a grading job in an isolated process and watches it from the trusted side.
 
 Isolation is bubblewrap (``bwrap``): no network, a read-only view of the interpreter,
-site-packages, ``labkit`` and the runner, and a private writable scratch folder holding only
-the job. Nothing else of the machine (solutions, hidden tests, references, the gradebook,
-other submissions) is visible. On top of that the watchdog here enforces a time limit per
-cell and per probe, a total time limit, a memory limit and an output cap. When the process
-dies or is killed in the middle of a cell or probe, that item is recorded as failed and the
-job restarts without it, so a hang or crash costs only the points that depend on it.
-Without bwrap (e.g. macOS) the job runs as a plain subprocess with resource limits, and the
-result says loudly that isolation is reduced; grades are still decided outside that process.
+site-packages, ``labkit`` and the in-sandbox runner (``autograder.sandboxed``), and private,
+size-limited in-memory folders (``/scratch``, ``/tmp``, ``/dev/shm``). Nothing else of the
+machine (solutions, hidden tests, references, the gradebook, other submissions) is visible,
+wherever the project, its virtualenv and the submissions live (``/tmp`` included: the
+private ``/tmp`` is mounted first, the interpreter on top of it). Inside, the runner adds a
+process filter, an audit hook and state restoration (see ``autograder.sandboxed``).
+
+The watchdog here enforces a time limit per cell and per probe, a total time limit, memory
+(resident memory of the process tree; the in-memory folders are bounded by their sizes),
+thread and process counts, and an output cap. When the process dies or is killed in the
+middle of a cell or probe, that item is recorded as failed and the job restarts without it,
+so a hang or crash costs only the points that depend on it.
+
+Failing closed: if bubblewrap is expected but cannot start, ``resolve_isolation`` refuses
+(``SandboxUnavailableError``); running without it needs ``allow_unsandboxed``. A runner that
+never reports ready is an infrastructure fault (``JobResult.infrastructure_error``), never a
+student's grade: student code only runs after that point.
 """
 
 import dataclasses
@@ -17,6 +26,7 @@ import json
 import os
 import pathlib
 import resource
+import secrets
 import selectors
 import shutil
 import subprocess
@@ -28,8 +38,16 @@ import psutil
 
 import labkit
 
-RUNNER_PATH = pathlib.Path(__file__).with_name("runner.py")
+RUNNER_MODULE = "autograder.sandboxed.runner"
+SANDBOXED_PATH = pathlib.Path(__file__).with_name("sandboxed")
+PACKAGE_INIT_PATH = pathlib.Path(__file__).with_name("__init__.py")
 LABKIT_PATH = pathlib.Path(labkit.__file__).parent
+SHARED_MEMORY_MEGABYTES = 64
+MAX_PROCESSES = 4  # bwrap, its init and the runner: student code may not add any (the process filter denies it)
+
+
+class SandboxUnavailableError(RuntimeError):
+    """The sandbox is expected but cannot be used here; grading must not start."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +60,9 @@ class Limits:
     total_seconds: float = 300.0
     memory_megabytes: int = 4096
     output_bytes: int = 200_000
+    scratch_megabytes: int = 256  # each of /scratch and /tmp inside the sandbox
+    threads: int = 256
+    open_files: int = 1024
 
     @classmethod
     def from_dict(cls, values):
@@ -64,25 +85,41 @@ class JobResult:
     isolation: str = "bwrap"
     attempts: int = 0
     seconds: float = 0.0
+    findings: list = dataclasses.field(default_factory=list)  # {"kind", "message", "phase"} from inside
+    changed: list = dataclasses.field(default_factory=list)  # {"phase", "changes"}: protected state altered
+    forged_events: int = 0  # channel events without this attempt's token (written by student code)
+    infrastructure_error: str = ""  # the sandbox itself failed: the submission must not be graded
+    protections: list = dataclasses.field(default_factory=list)
 
 
 @functools.lru_cache(maxsize=None)
-def bwrap_available():
-    """True when bubblewrap is installed and can create a sandbox here."""
+def bwrap_problem():
+    """None when bubblewrap can start this interpreter in the grading layout, else why not."""
     executable = shutil.which("bwrap")
     if executable is None:
-        return False
-    probe = subprocess.run(
-        [executable, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
-        capture_output=True,
-        timeout=30,
-    )
-    return probe.returncode == 0
+        return "bubblewrap (bwrap) is not installed; install it with `sudo apt-get install bubblewrap`"
+    command = _bwrap_command(Limits(), [sys.executable, "-c", "import labkit, autograder.sandboxed"])
+    try:
+        probe = subprocess.run(command, capture_output=True, timeout=60, env=_child_environment("/scratch", {}))
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bubblewrap is installed but could not start a sandbox ({error})"
+    if probe.returncode != 0:
+        detail = (probe.stderr or probe.stdout).decode("utf-8", "replace").strip()[-500:]
+        return f"bubblewrap is installed but could not start a sandbox (exit status {probe.returncode}: {detail})"
+    return None
 
 
-def _bwrap_command(scratch, job_path_inside):
-    """The bwrap command line: read-only system, interpreter and helpers; writable scratch only."""
-    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
+def bwrap_available():
+    """True when bubblewrap is installed and can create the grading sandbox here."""
+    return bwrap_problem() is None
+
+
+def _bwrap_command(limits, program):
+    """The bwrap command line: private in-memory /tmp first, then read-only system and interpreter."""
+    scratch_bytes = str(limits.scratch_megabytes * 1024 * 1024)
+    # The grader's PATH decides which bubblewrap runs (the child's PATH is minimal).
+    command = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+               "--size", scratch_bytes, "--tmpfs", "/tmp"]
     for system_path in ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc"):
         if os.path.exists(system_path):
             command += ["--ro-bind", system_path, system_path]
@@ -90,15 +127,15 @@ def _bwrap_command(scratch, job_path_inside):
         command += ["--ro-bind", python_path, python_path]
     command += [
         "--ro-bind", str(LABKIT_PATH), "/sandbox/lib/labkit",
-        "--ro-bind", str(RUNNER_PATH), "/sandbox/runner.py",
-        "--bind", str(scratch), "/scratch",
+        "--ro-bind", str(PACKAGE_INIT_PATH), "/sandbox/lib/autograder/__init__.py",
+        "--ro-bind", str(SANDBOXED_PATH), "/sandbox/lib/autograder/sandboxed",
+        "--size", scratch_bytes, "--tmpfs", "/scratch",
         "--proc", "/proc",
         "--dev", "/dev",
-        "--tmpfs", "/tmp",
+        "--size", str(SHARED_MEMORY_MEGABYTES * 1024 * 1024), "--tmpfs", "/dev/shm",
         "--chdir", "/scratch",
-        sys.executable, "/sandbox/runner.py", job_path_inside,
     ]
-    return command
+    return command + list(program)
 
 
 def _child_environment(scratch_inside, extra):
@@ -117,11 +154,12 @@ def _child_environment(scratch_inside, extra):
     return environment
 
 
-def _limit_resources(memory_bytes, file_bytes):
-    """Runs in the child before exec: address space, file size and core dump limits."""
+def _limit_resources(memory_bytes, file_bytes, open_files):
+    """Runs in the child before exec: address space, file size, open files and core dump limits."""
 
     def apply():
-        limits = [(resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_FSIZE, file_bytes), (resource.RLIMIT_CORE, 0)]
+        limits = [(resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_FSIZE, file_bytes), (resource.RLIMIT_CORE, 0),
+                  (resource.RLIMIT_NOFILE, open_files)]
         for kind, value in limits:
             try:
                 resource.setrlimit(kind, (value, value))
@@ -131,32 +169,42 @@ def _limit_resources(memory_bytes, file_bytes):
     return apply
 
 
-def _tree_memory_bytes(process):
-    """Resident memory of a process and all its descendants."""
+def _tree_usage(process):
+    """(resident memory in bytes, threads, processes) of a process and all its descendants."""
     try:
         members = [process] + process.children(recursive=True)
     except psutil.Error:
-        return 0
-    total = 0
+        return 0, 0, 0
+    memory = threads = 0
     for member in members:
         try:
-            total += member.memory_info().rss
+            with member.oneshot():
+                memory += member.memory_info().rss
+                threads += member.num_threads()
         except psutil.Error:
             pass
-    return total
+    return memory, threads, len(members)
 
 
 class _Attempt:
     """One launch of the runner, watched until it finishes or is stopped."""
 
-    def __init__(self, job, limits, isolation, deadline):
+    def __init__(self, job, limits, isolation, deadline, probes):
         self.job = job
         self.limits = limits
         self.isolation = isolation
         self.deadline = deadline
+        self.token = secrets.token_hex(16)
+        self.pending_probes = list(probes)  # visible checks first, then hidden ones
+        self.hidden_phase = False
         self.events = []
+        self.findings = []
+        self.changed = []
+        self.forged_events = 0
+        self.protections = []
         self.current = None  # ("cell", index) or ("probe", key) being run
         self.current_started = None
+        self.last_probe = None
         self.ready = False
         self.done = False
         self.stop_reason = None
@@ -165,17 +213,20 @@ class _Attempt:
         self.process = None
 
     def run(self):
-        scratch = pathlib.Path(tempfile.mkdtemp(prefix="labkit-sandbox-"))
         read_fd, write_fd = os.pipe()
+        scratch = None
         try:
-            cells_only = {key: value for key, value in self.job.items() if key not in ("probes", "skip_probes")}
-            (scratch / "job.json").write_text(json.dumps(dict(cells_only, channel_fd=write_fd)))
+            job_line = json.dumps(dict(self.job, channel_fd=write_fd, token=self.token)) + "\n"
+            program = [sys.executable, "-m", RUNNER_MODULE]
             if self.isolation == "bwrap":
-                command = _bwrap_command(scratch, "/scratch/job.json")
+                command = _bwrap_command(self.limits, program)
                 environment = _child_environment("/scratch", self.job.get("environment", {}))
+                working_folder = None
             else:
-                command = [sys.executable, str(RUNNER_PATH), str(scratch / "job.json")]
+                scratch = pathlib.Path(tempfile.mkdtemp(prefix="labkit-unsandboxed-"))
+                command = program
                 environment = _child_environment(str(scratch), self.job.get("environment", {}))
+                working_folder = str(scratch)
             memory_bytes = self.limits.memory_megabytes * 1024 * 1024
             process = subprocess.Popen(
                 command,
@@ -184,21 +235,33 @@ class _Attempt:
                 stderr=subprocess.STDOUT,
                 pass_fds=(write_fd,),
                 env=environment,
-                cwd=str(scratch),
+                cwd=working_folder,
                 start_new_session=True,
-                preexec_fn=_limit_resources(memory_bytes * 4, 64 * 1024 * 1024),
+                preexec_fn=_limit_resources(memory_bytes * 4, 64 * 1024 * 1024, self.limits.open_files),
             )
             os.close(write_fd)
             write_fd = None
             self.process = process
+            self._write(job_line)
             self._watch(process, read_fd, memory_bytes)
             if process.stdin and not process.stdin.closed:
-                process.stdin.close()
+                try:
+                    process.stdin.close()
+                except OSError:
+                    pass
         finally:
             if write_fd is not None:
                 os.close(write_fd)
             os.close(read_fd)
-            shutil.rmtree(scratch, ignore_errors=True)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    def _write(self, line):
+        try:
+            self.process.stdin.write(line.encode())
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # the process died; the watcher records why
 
     def _watch(self, process, read_fd, memory_bytes):
         selector = selectors.DefaultSelector()
@@ -208,7 +271,7 @@ class _Attempt:
         open_streams = 2
         watched = psutil.Process(process.pid)
         launched = time.monotonic()
-        last_memory_check = 0.0
+        last_usage_check = 0.0
         exited_at = None
         while open_streams:
             for key, _ in selector.select(timeout=0.2):
@@ -229,10 +292,9 @@ class _Attempt:
             now = time.monotonic()
             if self.stop_reason is None:
                 self._check_time(process, now, launched)
-            if self.stop_reason is None and now - last_memory_check > 0.5:
-                last_memory_check = now
-                if _tree_memory_bytes(watched) > memory_bytes:
-                    self._stop(process, f"it used more than {self.limits.memory_megabytes} MB of memory")
+            if self.stop_reason is None and now - last_usage_check > 0.5:
+                last_usage_check = now
+                self._check_usage(process, watched, memory_bytes)
             if process.poll() is not None:
                 # Leftover children (a fork, a daemon) may hold the pipes open: a short grace, then stop them.
                 exited_at = exited_at or now
@@ -248,6 +310,15 @@ class _Attempt:
         if not self.done and self.stop_reason is None:
             self.stop_reason = f"the process ended unexpectedly (exit status {process.returncode})"
 
+    def _check_usage(self, process, watched, memory_bytes):
+        memory, threads, processes = _tree_usage(watched)
+        if memory > memory_bytes:
+            self._stop(process, f"it used more than {self.limits.memory_megabytes} MB of memory")
+        elif threads > self.limits.threads:
+            self._stop(process, f"it ran more than {self.limits.threads} threads")
+        elif processes > MAX_PROCESSES:
+            self._stop(process, f"it started {processes - MAX_PROCESSES + 1} more processes than allowed")
+
     def _check_time(self, process, now, launched):
         if now > self.deadline:
             self._stop(process, f"the whole notebook exceeded its {self.limits.total_seconds:.0f} s time limit")
@@ -262,53 +333,98 @@ class _Attempt:
         try:
             event = json.loads(line)
         except ValueError:
-            return  # not ours: student code may write to the channel; ignore garbage
-        if not isinstance(event, dict):
+            self.forged_events += 1  # only student code writes anything but JSON events to the channel
+            return
+        if not isinstance(event, dict) or event.get("token") != self.token:
+            self.forged_events += 1
             return
         kind = event.get("event")
-        if kind in ("cell", "probe") and not self._well_formed(kind, event):
-            return  # forged or malformed: student code can write to the channel too
+        if not self._well_formed(kind, event):
+            self.forged_events += 1
+            return
+        self._keep_findings(event)
         if kind == "ready":
             self.ready = True
+            self.protections = [str(item) for item in event.get("protections", [])]
         elif kind == "cells_done":
-            self._send_probes()
+            self._send_next_probe()
         elif kind == "done":
+            self._keep_changes(event)
             self.done = True
             self.current = None
-        elif kind in ("cell", "probe"):
-            item = (kind, event.get("index") if kind == "cell" else event.get("key"))
+        elif kind == "cell":
+            if event.get("status") != "start":
+                self._keep_changes(event, f"cell:{event['index']}")
+            self._handle_item(("cell", event["index"]), event)
+        elif kind == "probe":
             if event.get("status") == "start":
-                self.current, self.current_started = item, time.monotonic()
-            else:
-                self.current = None
-                self.events.append(event)
+                self._keep_changes(event)
+            self._handle_item(("probe", event["key"]), event)
+            if event.get("status") != "start":
+                self.last_probe = event["key"]
+                self._send_next_probe()
+
+    def _handle_item(self, item, event):
+        if event.get("status") == "start":
+            self.current, self.current_started = item, time.monotonic()
+        else:
+            self.current = None
+            self.events.append(event)
+
+    def _phase(self):
+        if self.current is not None:
+            return f"{self.current[0]}:{self.current[1]}"
+        return f"probe:{self.last_probe}" if self.last_probe else "cells"
+
+    def _keep_findings(self, event):
+        phase = self._phase()
+        for item in event.get("findings") or []:
+            if isinstance(item, list) and len(item) == 2 and all(isinstance(part, str) for part in item):
+                self.findings.append({"kind": item[0], "message": item[1][:500], "phase": phase})
+
+    def _keep_changes(self, event, phase=None):
+        changes = [str(change)[:200] for change in event.get("changed") or []]
+        if changes:
+            phase = phase or (f"probe:{self.last_probe}" if self.last_probe else "cells")
+            self.changed.append({"phase": phase, "changes": changes})
 
     def _well_formed(self, kind, event):
-        """A cell event names a cell of this job, a probe event one of its probes, with a known status."""
+        """A known event; a cell event names a cell of this job, a probe event the probe in progress."""
+        if kind in ("ready", "cells_done", "done"):
+            return True
+        if kind not in ("cell", "probe"):
+            return False
         status = event.get("status")
         if status not in ("start", "ok", "error"):
             return False
         if kind == "cell":
             index = event.get("index")
             return isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(self.job["cells"])
-        if event.get("key") not in {probe["key"] for probe in self.job.get("probes", [])}:
+        if event.get("key") != self.requested:
             return False
         if status == "ok":
             return isinstance(event.get("outputs"), dict)
         return status == "start" or isinstance(event.get("error", ""), str)
 
-    def _send_probes(self):
-        """Hand the probe requests over only now that every student cell has run."""
+    requested = None  # the key of the probe request sent last
+
+    def _send_next_probe(self):
+        """Hand over the next probe request, or the final one; never two at once."""
         if self.process is None or self.process.stdin is None or self.process.stdin.closed:
             return
-        request = {"probes": self.job.get("probes", []), "skip_probes": self.job.get("skip_probes", [])}
-        try:
-            self.process.stdin.write((json.dumps(request) + "\n").encode())
-            self.process.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass  # the process died; the watcher records why
+        if not self.pending_probes:
+            self.requested = None
+            self._write(json.dumps({"final": True}) + "\n")
+            return
+        probe = self.pending_probes.pop(0)
+        self.hidden_phase = self.hidden_phase or bool(probe.get("hidden"))
+        self.requested = probe["key"]
+        self._write(json.dumps({key: probe[key] for key in ("key", "probe", "symbol", "arguments")}) + "\n")
 
     def _keep_output(self, data):
+        if self.hidden_phase:
+            self.output_dropped += len(data)  # printed while hidden inputs were in the process
+            return
         room = self.limits.output_bytes - len(self.output)
         self.output += data[: max(room, 0)]
         self.output_dropped += max(len(data) - max(room, 0), 0)
@@ -325,56 +441,81 @@ class _Attempt:
             pass
 
 
-def resolve_isolation(requested="auto"):
-    """'bwrap' when available (or required), else 'none'; 'none' can be forced for debugging."""
+def resolve_isolation(requested="auto", allow_unsandboxed=False):
+    """'bwrap' when it works; 'none' only when allowed; otherwise SandboxUnavailableError (fail closed)."""
     if requested not in ("auto", "bwrap", "none"):
         raise ValueError(f"isolation must be 'auto', 'bwrap' or 'none', got {requested!r}")
     if requested == "none":
+        if not allow_unsandboxed:
+            raise SandboxUnavailableError("--isolation none grades without a sandbox; it needs --allow-unsandboxed")
         return "none"
-    if bwrap_available():
+    problem = bwrap_problem()
+    if problem is None:
         return "bwrap"
-    if requested == "bwrap":
-        raise RuntimeError(
-            "bubblewrap (bwrap) is required but not usable here. Install it with "
-            "`sudo apt-get install bubblewrap`, or pass --isolation auto to grade with reduced isolation."
-        )
-    return "none"
+    if requested == "auto" and allow_unsandboxed:
+        return "none"
+    raise SandboxUnavailableError(
+        f"the grading sandbox cannot be used: {problem}. Grading did not start and nothing was recorded. "
+        "Fix the sandbox, or pass --allow-unsandboxed to grade with reduced isolation (student code could then "
+        "read the solutions)."
+    )
 
 
-def run_job(job, limits=Limits(), isolation="auto"):
-    """Run a job ({cells, probes, forbidden, environment}) to completion, restarting past crashes."""
-    isolation = resolve_isolation(isolation)
+def run_job(job, limits=Limits(), isolation="bwrap"):
+    """Run a job ({cells, probes, forbidden, ...}) to completion, restarting past crashes.
+
+    ``isolation`` is what ``resolve_isolation`` returned ("bwrap" or "none"). Probes are sent
+    visible ones first; output printed once a hidden probe was sent is dropped.
+    """
+    if isolation not in ("bwrap", "none"):
+        isolation = resolve_isolation(isolation)
     result = JobResult(isolation=isolation)
     if isolation == "none":
         result.incidents.append(
-            "WARNING: bubblewrap is not available, so student code ran WITHOUT a sandbox "
+            "WARNING: bubblewrap was not used, so student code ran WITHOUT a sandbox "
             "(reduced isolation: it could read files and use the network). Grades were still "
             "decided outside the student process."
         )
+    probes = sorted(job.get("probes", []), key=lambda probe: bool(probe.get("hidden")))
+    cells_job = {key: value for key, value in job.items() if key != "probes"}
     started = time.monotonic()
     deadline = started + limits.total_seconds
-    skip_cells, skip_probes = set(), set()
+    skip_cells, done_probes = set(), set()
     output_chunks = []
     while True:
         result.attempts += 1
-        attempt = _Attempt(dict(job, skip_cells=sorted(skip_cells), skip_probes=sorted(skip_probes)),
-                           limits, isolation, deadline)
-        attempt.run()
+        attempt = _Attempt(dict(cells_job, skip_cells=sorted(skip_cells)), limits, isolation, deadline,
+                           [probe for probe in probes if probe["key"] not in done_probes])
+        try:
+            attempt.run()
+        except OSError as error:
+            result.infrastructure_error = f"the sandbox could not be started ({error})"
+            break
         for event in attempt.events:
             if event["event"] == "cell":
                 result.cells[event["index"]] = "ok" if event["status"] == "ok" else event.get("error", "error")
             elif event["status"] == "ok":
                 result.probes[event["key"]] = {"outputs": event.get("outputs"), "seconds": event.get("seconds")}
             else:
-                result.probes[event["key"]] = {"error": event.get("error", "error")}
+                result.probes[event["key"]] = {key: event.get(key) for key in
+                                               ("error", "error_type", "error_cell", "error_line")}
+        result.findings += attempt.findings
+        result.changed += attempt.changed
+        result.forged_events += attempt.forged_events
+        result.protections = attempt.protections or result.protections
         output_chunks.append(attempt.output.decode("utf-8", "replace"))
         if attempt.output_dropped:
             result.incidents.append(f"output was cut: {attempt.output_dropped} more bytes were printed than kept")
         if attempt.done:
             break
         reason = attempt.stop_reason
+        if not attempt.ready:
+            # Student code runs only after "ready": whatever stopped this attempt was the sandbox's fault.
+            tail = attempt.output.decode("utf-8", "replace").strip()[-800:]
+            result.infrastructure_error = f"the sandbox did not start: {reason}" + (f"\n{tail}" if tail else "")
+            break
         if attempt.current is None:
-            # Died between items (or before start-up finished): nothing specific to skip.
+            # Died between items: nothing specific to skip.
             result.incidents.append(f"the notebook process stopped: {reason}")
             break
         kind, identifier = attempt.current
@@ -386,8 +527,7 @@ def run_job(job, limits=Limits(), isolation="auto"):
         else:
             result.probes[identifier] = {"error": f"stopped: {reason}"}
             result.incidents.append(f"a check was stopped ({reason}); grading went on")
-            skip_probes.add(identifier)
-        skip_probes.update(key for key, value in result.probes.items() if "outputs" in value)
+        done_probes.update(result.probes)
         if time.monotonic() >= deadline:
             break
     result.output = "".join(output_chunks)[-limits.output_bytes:]

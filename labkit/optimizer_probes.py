@@ -17,7 +17,12 @@ import numpy as np
 from labkit import checks, precision
 
 PROBE_MODULE = "labkit.optimizer_probes"
-DEFAULT_SHAPES = ((3,), (2, 2))
+# Two variables share a shape: per-variable state that is really per shape (slots looked up or keyed by
+# shape, one moment tensor reused for every variable of that shape) then mixes their updates.
+DEFAULT_SHAPES = ((3,), (2, 2), (3,))
+# Every probe variable has the same name, as every Dense kernel is called "kernel": state keyed by
+# variable.name instead of by variable is shared too.
+PROBE_VARIABLE_NAME = "probe_variable"
 CLIP_METHODS = {"value": "clipvalue", "norm": "clipnorm", "global_norm": "global_clipnorm"}
 
 # The Keras test protocol of `test_correctness_with_golden` (keras/src/optimizers/*_test.py):
@@ -227,14 +232,18 @@ def trajectory(
     return {"displacements": _displacements(optimizer, initial_values, gradients)}
 
 
+def _probe_variables(initial_values):
+    """Fresh float32 variables holding the starting values, all with the same name (see PROBE_VARIABLE_NAME)."""
+    import keras
+
+    return [keras.Variable(value, dtype="float32", name=PROBE_VARIABLE_NAME) for value in initial_values]
+
+
 def _displacements(optimizer, initial_values, gradients):
     """Run the optimizer on fresh float32 variables; row t is (variables after step t+1) - (start)."""
     import keras
 
-    variables = [
-        keras.Variable(value, dtype="float32", name=f"probe_variable_{index}")
-        for index, value in enumerate(initial_values)
-    ]
+    variables = _probe_variables(initial_values)
     start = np.concatenate([value.ravel() for value in initial_values]).astype(np.float64)
     rows = []
     for step_gradients in gradients:
@@ -254,7 +263,7 @@ def literal_steps(optimizer_class, constructor_arguments=None, initial_values=No
     start = _checked_float_rows("initial_values", [initial_values])[0]
     gradient_rows = _checked_float_rows("gradients", gradients, length=start.size)
     optimizer = _make_optimizer(optimizer_class, constructor_arguments)
-    variable = keras.Variable(start.astype("float32"), dtype="float32", name="probe_variable")
+    variable = keras.Variable(start.astype("float32"), dtype="float32", name=PROBE_VARIABLE_NAME)
     values = []
     for row in gradient_rows:
         optimizer.apply_gradients([(keras.ops.convert_to_tensor(row.astype("float32")), variable)])
@@ -272,10 +281,7 @@ def update_step_with_zero_gradient(optimizer_class, constructor_arguments=None, 
 
     initial_values, _ = seeded_problem(seed, 1, shapes)
     optimizer = _make_optimizer(optimizer_class, constructor_arguments)
-    variables = [
-        keras.Variable(value, dtype="float32", name=f"probe_variable_{index}")
-        for index, value in enumerate(initial_values)
-    ]
+    variables = _probe_variables(initial_values)
     optimizer.build(variables)
     for variable in variables:
         optimizer.update_step(keras.ops.zeros(variable.shape, dtype="float32"), variable, optimizer.learning_rate)

@@ -658,7 +658,9 @@ def reference_ensemble_probabilities(member_count=3, features=4, classes=5, batc
 
 _FIT_FEATURES = 5
 _FIT_HIDDEN = 4
-_FIT_CLASSES = 3
+# As many classes as hidden units: the two biases have the same shape, so per-weight state kept by
+# shape (averages in a dict keyed by weight.shape) mixes them up.
+_FIT_CLASSES = _FIT_HIDDEN
 _FIT_BATCH = 4
 # Short fits run eagerly; longer ones are compiled once (tracing costs about as much as ten eager steps).
 _EAGER_STEPS = 10

@@ -19,6 +19,16 @@ def test_every_command_has_help(command, capsys):
     assert "usage:" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command, options", [("grade", ["--allow-unsandboxed", "--force", "--isolation"]),
+                                              ("mutants", ["--allow-unsandboxed", "--isolation"]),
+                                              ("demo", ["--allow-unsandboxed", "--isolation"])])
+def test_grading_commands_offer_the_isolation_and_resume_options(command, options, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    usage = capsys.readouterr().out
+    assert all(option in usage for option in options)
+
+
 def test_module_entry_point_lists_the_commands():
     completed = subprocess.run([sys.executable, "-m", "autograder", "--help"], capture_output=True, text=True,
                                timeout=120)

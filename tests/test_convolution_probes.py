@@ -95,6 +95,13 @@ def same_padding_extra_first(size, kernel_size, strides=1):
     return (after, before)
 
 
+def same_padding_without_max(size, kernel_size, strides=1):
+    """Wrong: the total without max(..., 0), negative once the stride exceeds the kernel."""
+    output = -(-size // strides)
+    total = (output - 1) * strides + kernel_size - size
+    return (total // 2, total - total // 2)
+
+
 # ---------------------------------------------------------------------------
 # Conv2D.
 
@@ -165,6 +172,15 @@ class SymmetricPaddingConv2D(SliceConv2D):
         if self.padding == "valid":
             return [(0, 0), (0, 0)]
         return [(size // 2, size // 2) for size in self.kernel_size]
+
+
+class StrideOnePaddingConv2D(SliceConv2D):
+    """Wrong: always pads k - 1 zeros, the extra one after (right for stride 1, too much once the stride exceeds k)."""
+
+    def paddings(self, inputs):
+        if self.padding == "valid":
+            return [(0, 0), (0, 0)]
+        return [((size - 1) // 2, size // 2) for size in self.kernel_size]
 
 
 class ExtraPaddingFirstConv2D(SliceConv2D):
@@ -560,12 +576,41 @@ def test_reference_conv2d_and_same_padding_match_keras(seed):
                                                               padding)
 
 
+@pytest.mark.parametrize("kernel_size, strides, shape", [
+    ((3, 2), (4, 3), (2, 12, 10, 2)), (1, 2, (1, 7, 8, 3)), ((2, 1), 3, (2, 9, 11, 2)), (2, (5, 3), (1, 11, 7, 1)),
+])
+def test_same_padding_matches_keras_when_the_stride_exceeds_the_kernel(kernel_size, strides, shape):
+    random = np.random.RandomState(0)
+    inputs = random.normal(size=shape).astype("float32")
+    layer = keras.layers.Conv2D(3, kernel_size, strides=strides, padding="same")
+    layer.build(shape)
+    kernel = random.normal(size=(*pair(kernel_size), shape[-1], 3)).astype("float32")
+    bias = random.normal(size=3).astype("float32")
+    layer.set_weights([kernel, bias])
+    expected = probes.reference_conv2d(inputs, kernel, bias, strides, "same")
+    # Float32 sums of at most 6 products of values of size ~1 (see LAYER_RTOL): 1e-5 is ample.
+    np.testing.assert_allclose(ops.convert_to_numpy(layer(inputs)), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("pool_size, strides, shape", [((2, 1), 3, (2, 8, 10, 2)), (2, (3, 4), (2, 9, 11, 2))])
+def test_pooling_output_size_when_the_stride_exceeds_the_window(pool_size, strides, shape):
+    outputs = keras.layers.MaxPooling2D(pool_size, strides=strides)(np.zeros(shape, dtype="float32"))
+    expected = [probes.output_size(shape[axis + 1], pair(pool_size)[axis], pair(strides)[axis], "valid")
+                for axis in range(2)]
+    assert list(outputs.shape[1:3]) == expected
+
+
 def test_closed_forms_by_hand():
     assert probes.reference_cross_correlation([[1, 2, 0], [3, 1, 4], [0, 2, 1]], [[1, 2], [0, -1]]).tolist() == [
         [4.0, -2.0], [3.0, 8.0]]
     assert probes.same_padding_amounts(32, 3, 2) == (0, 1)
     assert probes.same_padding_amounts(28, 5, 1) == (2, 2)
     assert probes.same_padding_amounts(9, 4, 2) == (1, 2)
+    # Strides larger than the kernel: (n_out - 1) s + k - n is -1, -1, 1 and 2 here; the padding is never negative.
+    assert probes.same_padding_amounts(8, 1, 3) == (0, 0)
+    assert probes.same_padding_amounts(11, 2, 4) == (0, 0)
+    assert probes.same_padding_amounts(12, 3, 5) == (0, 1)
+    assert probes.same_padding_amounts(9, 3, 4) == (1, 1)
     assert probes.output_size(9, 4, 2, "same") == 5 and probes.output_size(9, 4, 2, "valid") == 3
     assert probes.conv_parameter_count(5, 1, 6) == 156 and probes.conv_parameter_count((3, 3), 64, 64, False) == 36864
     assert probes.dense_parameter_count(400, 120) == 48120
@@ -666,6 +711,16 @@ def test_same_padding_checks(target, passes):
     assert outcome(check).passed == passes
 
 
+def test_same_padding_without_max_is_seen_only_when_the_stride_exceeds_the_kernel():
+    usual = probes.same_paddings_match_closed_form("paddings", [[28, 5, 1], [32, 3, 2], [9, 4, 2], [7, 1, 2]],
+                                                   target="same_padding_without_max")
+    assert outcome(usual).passed
+    large_strides = probes.same_paddings_match_closed_form("paddings", [[12, 3, 5], [8, 1, 3]],
+                                                           target="same_padding_without_max")
+    assert not outcome(large_strides).passed
+    assert outcome(checks.Check(**{**large_strides.to_json(), "target": "same_padding_correct"})).passed
+
+
 # ---------------------------------------------------------------------------
 # Conv2D.
 
@@ -695,6 +750,16 @@ def test_wrong_conv2d_fails(target):
     assert not all(result.passed for result in results)
 
 
+def test_stride_one_padding_is_seen_only_when_the_stride_exceeds_the_kernel():
+    assert all(outcome(probes.conv2d_matches_keras("conv", arguments, shape, target="StrideOnePaddingConv2D")).passed
+               for arguments, shape, _ in CONV_CASES)
+    large_strides = {"filters": 3, "kernel_size": (3, 2), "strides": (4, 3), "padding": "same"}
+    for target, passes in [("StrideOnePaddingConv2D", False), ("SliceConv2D", True), ("Im2colConv2D", True)]:
+        result = outcome(probes.conv2d_matches_keras("conv", large_strides, (2, 12, 10, 2), symbolic=True,
+                                                     target=target))
+        assert result.passed == passes, (target, result.message)
+
+
 def test_conv2d_probe_reports_what_it_compares():
     outputs = probes.conv2d_layer(keras.layers.Conv2D, {"filters": 5, "kernel_size": 4, "strides": 2,
                                                         "padding": "same"}, (2, 9, 9, 2), symbolic=True)
@@ -718,7 +783,9 @@ def test_a_layer_with_the_wrong_kernel_layout_reports_its_weight_shapes():
 # Pooling.
 
 POOLING_CASES = [({"pool_size": 2}, (2, 6, 6, 3)), ({"pool_size": 3, "strides": 2}, (2, 9, 9, 2)),
-                 ({"pool_size": (2, 3), "strides": (1, 2)}, (2, 7, 9, 2)), ({"pool_size": 2}, (1, 7, 7, 3))]
+                 ({"pool_size": (2, 3), "strides": (1, 2)}, (2, 7, 9, 2)), ({"pool_size": 2}, (1, 7, 7, 3)),
+                 ({"pool_size": (2, 1), "strides": 3}, (2, 8, 10, 2)),
+                 ({"pool_size": 2, "strides": (3, 4)}, (2, 9, 11, 2))]
 
 
 @pytest.mark.parametrize("target, reference", [
@@ -928,7 +995,7 @@ def test_student_side_probes_do_not_need_the_forbidden_built_ins():
                         for path in paths})
     code = textwrap.dedent(f"""
         import keras, numpy as np
-        from autograder import runner
+        from autograder.sandboxed import runner
         from labkit import convolution_probes as probes
         from tests.test_convolution_probes import (SliceConv2D, StackMaxPooling2D, StackAveragePooling2D,
                                                    correlate_with_loops, output_size_correct, same_padding_correct,

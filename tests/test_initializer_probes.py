@@ -469,7 +469,7 @@ def test_probe_networks_do_not_need_the_disabled_builtins():
     # The grader disables Keras's Glorot/He classes (the Dense default) while student code runs.
     code = (
         "import keras\n"
-        "from autograder import runner\n"
+        "from autograder.sandboxed import runner\n"
         "from labkit import initializer_probes\n"
         "runner.disable_builtins(['keras.initializers.GlorotUniform', 'keras.initializers.VarianceScaling',\n"
         "                         'keras.src.initializers.random_initializers.compute_fans'])\n"

@@ -500,7 +500,7 @@ def test_student_side_probes_do_not_need_the_forbidden_built_ins():
     code = textwrap.dedent(f"""
         import keras, numpy as np, tensorflow as tf
         from keras import ops
-        from autograder import runner
+        from autograder.sandboxed import runner
         from labkit import checks, layer_probes
 
         runner.disable_builtins({forbidden!r})

@@ -61,6 +61,46 @@ class SelfDecayingAdamW(keras.optimizers.Adam):
         super().update_step(gradient, variable, learning_rate)
 
 
+class ShapeKeyedMomentumSGD(keras.optimizers.SGD):
+    """Wrong: finds a variable's velocity by its shape, so variables of the same shape share one velocity."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        velocity = next(slot for slot in self.momentums if tuple(slot.shape) == tuple(variable.shape))
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        self.assign(velocity, self.momentum * velocity - learning_rate * gradient)
+        self.assign_add(variable, velocity)
+
+
+class NameKeyedAdagrad(keras.optimizers.Adagrad):
+    """Wrong: keeps the accumulators in a dict keyed by variable.name (every Dense kernel is called "kernel")."""
+
+    def build(self, variables):
+        if self.built:
+            return
+        keras.optimizers.Optimizer.build(self, variables)
+        self.accumulators_by_name = {}
+        for variable in variables:
+            if variable.name not in self.accumulators_by_name:
+                self.accumulators_by_name[variable.name] = self.add_variable_from_reference(
+                    variable, "accumulator", initializer=keras.initializers.Constant(self.initial_accumulator_value)
+                )
+
+    def update_step(self, gradient, variable, learning_rate):
+        accumulator = self.accumulators_by_name[variable.name]
+        self.assign_add(accumulator, ops.square(gradient))
+        self.assign_sub(variable, learning_rate * gradient / ops.sqrt(accumulator + self.epsilon))
+
+
+class LearningRateOutsideVelocitySGD(keras.optimizers.SGD):
+    """Wrong: PyTorch's form v <- momentum * v + g, w <- w - lr * v; equals Keras's only for a constant rate."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        velocity = self.momentums[self._get_variable_index(variable)]
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        self.assign(velocity, self.momentum * velocity + gradient)
+        self.assign_sub(variable, learning_rate * velocity)
+
+
 def per_tensor_global_clip(gradients, clip_norm):
     """Wrong: clips each tensor by its own norm where the global norm was asked for."""
     return [g * clip_norm / ops.maximum(ops.sqrt(ops.sum(ops.square(g))), clip_norm) for g in gradients]
@@ -82,6 +122,9 @@ NAMESPACE = {
     "ZeroStartAdagrad": ZeroStartAdagrad,
     "ForgetfulSGD": ForgetfulSGD,
     "SelfDecayingAdamW": SelfDecayingAdamW,
+    "ShapeKeyedMomentumSGD": ShapeKeyedMomentumSGD,
+    "NameKeyedAdagrad": NameKeyedAdagrad,
+    "LearningRateOutsideVelocitySGD": LearningRateOutsideVelocitySGD,
     "per_tensor_global_clip": per_tensor_global_clip,
     "global_clip": global_clip,
 }
@@ -131,6 +174,41 @@ def test_schedule_argument_builds_exponential_decay():
     _, gradients = probes.seeded_problem(seed=0, steps=2, shapes=[[1]])
     expected_second = -(1.0 * gradients[0][0][0] + 0.5 * gradients[1][0][0])
     np.testing.assert_allclose(outputs["displacements"][1, 0], expected_second, rtol=1e-6)
+
+
+def test_default_problem_has_two_variables_of_one_shape_and_one_name():
+    shapes = [tuple(shape) for shape in probes.DEFAULT_SHAPES]
+    assert len(set(shapes)) < len(shapes) and len(set(shapes)) > 1
+    variables = probes._probe_variables(probes.seeded_problem(seed=0, steps=1)[0])
+    assert {variable.name for variable in variables} == {probes.PROBE_VARIABLE_NAME}
+    assert len({id(variable) for variable in variables}) == len(shapes)
+
+
+def test_state_shared_between_same_shaped_variables_is_caught():
+    arguments = {"learning_rate": 0.05, "momentum": 0.9}
+    # With one variable per shape, the shape-keyed velocity is right: the blind spot the default shapes close.
+    distinct = probes.matches_keras("ShapeKeyedMomentumSGD", "keras.optimizers.SGD", arguments, seed=3,
+                                    shapes=[[3], [2, 2]])
+    assert evaluate(distinct).passed
+    outcome = evaluate(probes.matches_keras("ShapeKeyedMomentumSGD", "keras.optimizers.SGD", arguments, seed=3))
+    assert not outcome.passed and "displacements" in outcome.message
+
+
+def test_state_keyed_by_variable_name_is_caught():
+    assert not evaluate(probes.matches_keras("NameKeyedAdagrad", "keras.optimizers.Adagrad", {"learning_rate": 0.1},
+                                             seed=3)).passed
+
+
+def test_learning_rate_folded_into_the_velocity_needs_a_schedule_to_be_seen():
+    arguments = {"learning_rate": 0.1, "momentum": 0.9}
+    assert evaluate(probes.matches_keras("LearningRateOutsideVelocitySGD", "keras.optimizers.SGD", arguments,
+                                         seed=4, steps=6)).passed
+    schedule = {"initial_learning_rate": 0.1, "decay_steps": 1, "decay_rate": 0.7}
+    scheduled = probes.matches_keras("LearningRateOutsideVelocitySGD", "keras.optimizers.SGD", {"momentum": 0.9},
+                                     seed=4, steps=6, schedule=schedule)
+    assert not evaluate(scheduled).passed
+    assert evaluate(probes.matches_keras("SGD", "keras.optimizers.SGD", {"momentum": 0.9}, seed=4, steps=6,
+                                         schedule=schedule)).passed
 
 
 def test_paper_epsilon_adam_passes_normal_gradients_but_fails_tiny_ones():
@@ -216,7 +294,7 @@ def test_fit_check_passes_for_builtin_and_fails_for_wrong_optimizer():
 def test_clipping_against_optimizer_options():
     for method, clip_value in [("value", 0.5), ("norm", 1.0), ("global_norm", 1.0)]:
         reference = probes.clipped(keras.optimizers.SGD, method, clip_value, seed=3)
-        assert reference["shapes"] == "(3,); (2, 2)"
+        assert reference["shapes"] == "(3,); (2, 2); (3,)"
     assert evaluate(probes.clips_like_keras("global_clip", "global_norm", 1.0, seed=2)).passed
     assert not evaluate(probes.clips_like_keras("per_tensor_global_clip", "global_norm", 1.0, seed=2)).passed
     assert evaluate(probes.clips_like_keras("per_tensor_global_clip", "norm", 1.0, seed=2)).passed

@@ -580,7 +580,7 @@ def test_student_side_probes_do_not_need_the_forbidden_built_ins():
     code = textwrap.dedent(f"""
         import keras, numpy as np
         from keras import ops
-        from autograder import runner
+        from autograder.sandboxed import runner
         from labkit import regularization_probes as probes
         from tests.test_regularization_probes import (MaskDropout, MomentsBatchNormalization, l2_as_dot_product,
                                                       l1_as_maximum, decay_step_factored, augmentation_with_ranges)

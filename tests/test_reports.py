@@ -287,3 +287,15 @@ def test_export_csv_and_feedback_from_saved_results(tmp_path):
     assert csv_path.read_text().splitlines()[1] == "ada,00_toy,test_relu,2,2"
     (feedback,) = batch.write_all_feedback(tmp_path / "grading")
     assert feedback == tmp_path / "grading" / "feedback" / "ada" / "00_toy.html"
+
+
+def test_feedback_shows_what_a_hidden_error_may_show_and_review_flags():
+    result = make_result(relu_passed=False)
+    relu = result.parts[0]
+    relu.checks[1] = dataclasses.replace(relu.checks[1], message="ValueError: LEAK [[-3.0, 4.0]]",
+                                         shown="your code raised ValueError at cell `relu`, line 2: raise ValueError(x)")
+    relu.review.append("cell `relu` line 3: exec(...) runs code built from text")
+    page = reports.feedback_html(result)
+    assert "hidden check failed: your code raised ValueError at cell `relu`, line 2" in page
+    assert "LEAK" not in page and "-3.0" not in page
+    assert "flagged for your instructor to review: cell `relu` line 3: exec(...)" in page

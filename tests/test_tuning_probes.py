@@ -365,6 +365,19 @@ class AverageNotSwappedIn(Average):
         pass
 
 
+class AverageKeyedByShape(Average):
+    """Wrong: one running average per weight shape, so same-shaped weights (the two biases) share one."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        current = {tuple(weight.shape): ops.convert_to_numpy(weight) for weight in self.model.trainable_weights}
+        if self.average_weights is None:
+            self.averages_by_shape = current
+        else:
+            self.averages_by_shape = {shape: self.momentum * self.averages_by_shape[shape] + (1 - self.momentum) * value
+                                      for shape, value in current.items()}
+        self.average_weights = [self.averages_by_shape[tuple(weight.shape)] for weight in self.model.trainable_weights]
+
+
 NAMESPACE = {name: value for name, value in globals().items() if callable(value)}
 NAMESPACE["not_a_class"] = Average()
 
@@ -596,9 +609,15 @@ def test_correct_averages_match_keras(target, momentum, epochs, steps):
 
 
 @pytest.mark.parametrize("target", ["AverageReversed", "AverageFromInitialWeights", "AveragePerEpoch",
-                                    "AverageNotSwappedIn"])
+                                    "AverageNotSwappedIn", "AverageKeyedByShape"])
 def test_wrong_averages_fail(target):
     assert not outcome(tuning_probes.ema_matches_keras("ema", 0.9, epochs=2, steps_per_epoch=4, target=target)).passed
+
+
+def test_the_fit_model_has_two_weights_of_one_shape():
+    initial_weights, _, _ = tuning_probes._fit_problem(steps_per_epoch=2, seed=0)
+    shapes = [weight.shape for weight in initial_weights]
+    assert len(set(shapes)) < len(shapes)
 
 
 class EmaBorrowedFromSGD(keras.optimizers.SGD):

@@ -60,8 +60,8 @@ CASES = {
     "forged_probe_outputs": ({"relu": "import numpy as np\nimport labkit.function_probes as fp\n"
                                       "fp.outputs_on = lambda f, inputs, dtype='float32': "
                                       "{'outputs': [np.array([0.0, 0.0, 2.5])]}\n" + WRONG_RELU},
-                             # Forging the shared probe sabotages every part that uses it.
-                             None, {"test_relu": 0, "test_square": 0}),
+                             # The patch is undone after the cell: the honest part keeps its point, the wrong one not.
+                             None, {"test_relu": 0, "test_square": 1}),
     "monkeypatch_builtins": ({"relu": "import builtins\nbuiltins.isinstance = lambda *a: True\n"
                                       "builtins.len = lambda *a: 0\n" + WRONG_RELU},
                              None, {"test_relu": 0, "test_square": 1}),
@@ -102,8 +102,7 @@ CASES = {
                                          "         {'event': 'cell', 'index': 99, 'status': 'ok'},\n"
                                          "         {'event': 'probe', 'status': 'ok'}, {'event': 'done'}, [1, 2],\n"
                                          "         {'event': 'probe', 'key': None, 'status': 'ok', 'outputs': 5}]\n"
-                                         "for name in os.listdir('/proc/self/fd'):\n"
-                                         "    fd = int(name)\n"
+                                         "for fd in range(3, 64):  # listing /proc/self/fd is refused\n"
                                          "    try:\n"
                                          "        if fd > 2 and stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
                                          "            os.write(fd, ('\\n'.join(json.dumps(l) for l in lines)"

@@ -55,6 +55,38 @@ MUTANTS = {
         ],
         "loses": ["test_sgd_nesterov"],
     },
+    "sgd_velocity_found_by_shape": {
+        # Looks the velocity up by shape instead of by variable: variables of the same shape share one velocity.
+        "cell": "sgd",
+        "replace": [
+            (
+                "        velocity = self.velocities[self._get_variable_index(variable)]",
+                "        velocity = next(slot for slot in self.velocities if slot.shape == variable.shape)",
+            )
+        ],
+        "loses": ["test_sgd_momentum", "test_sgd_nesterov"],
+    },
+    "sgd_learning_rate_outside_velocity": {
+        # PyTorch's form, v <- momentum * v + g and w <- w - lr * v (Nesterov: w <- w - lr * (g + momentum * v)):
+        # the same as Keras's while the learning rate is constant, not under a schedule.
+        "cell": "sgd",
+        "replace": [
+            (
+                "        self.assign(velocity, momentum * velocity - learning_rate * gradient)\n"
+                "        if self.nesterov:\n"
+                "            # Keras's Nesterov form: w <- w + momentum * v_new - lr * g\n"
+                "            self.assign_add(variable, momentum * velocity - learning_rate * gradient)\n"
+                "        else:\n"
+                "            self.assign_add(variable, velocity)\n",
+                "        self.assign(velocity, momentum * velocity + gradient)\n"
+                "        if self.nesterov:\n"
+                "            self.assign_sub(variable, learning_rate * (gradient + momentum * velocity))\n"
+                "        else:\n"
+                "            self.assign_sub(variable, learning_rate * velocity)\n",
+            )
+        ],
+        "loses": ["test_sgd_momentum", "test_sgd_nesterov"],
+    },
     # --- Adagrad ---------------------------------------------------------------------------
     "adagrad_accumulator_starts_at_zero": {
         "cell": "adagrad",
@@ -120,6 +152,26 @@ MUTANTS = {
         ],
         "loses": ["test_rmsprop", "test_rmsprop_centered"],
     },
+    "rmsprop_learning_rate_outside_momentum": {
+        # The buffer accumulates g / sqrt(s + eps) and the step multiplies it by the learning rate afterwards:
+        # the same as Keras's while the learning rate is constant, not under a schedule.
+        "cell": "rmsprop",
+        "replace": [
+            (
+                "increment = learning_rate * gradient / ops.sqrt(denominator)",
+                "increment = gradient / ops.sqrt(denominator)",
+            ),
+            (
+                "            self.assign_sub(variable, momentum_buffer)",
+                "            self.assign_sub(variable, learning_rate * momentum_buffer)",
+            ),
+            (
+                "            self.assign_sub(variable, increment)",
+                "            self.assign_sub(variable, learning_rate * increment)",
+            ),
+        ],
+        "loses": ["test_rmsprop", "test_rmsprop_centered"],
+    },
     # --- Adam ------------------------------------------------------------------------------
     "adam_without_bias_correction": {
         "cell": "adam",
@@ -173,6 +225,44 @@ MUTANTS = {
         "cell": "adam",
         "replace": [("            denominator_moment = max_second_moment", "            denominator_moment = second_moment")],
         "loses": ["test_adam_amsgrad"],
+    },
+    "adam_moments_shared_by_shape": {
+        # One pair of moments per shape, made the first time a shape comes up: same-shaped variables share them.
+        "cell": "adam",
+        "replace": [
+            (
+                "        self.first_moments = [\n"
+                "            self.add_variable_from_reference(variable, name=\"first_moment\") for variable in variables\n"
+                "        ]\n"
+                "        self.second_moments = [\n"
+                "            self.add_variable_from_reference(variable, name=\"second_moment\") for variable in variables\n"
+                "        ]\n",
+                "        self.moments_by_shape = {}\n"
+                "        for variable in variables:\n"
+                "            if tuple(variable.shape) not in self.moments_by_shape:\n"
+                "                self.moments_by_shape[tuple(variable.shape)] = (\n"
+                "                    self.add_variable_from_reference(variable, name=\"first_moment\"),\n"
+                "                    self.add_variable_from_reference(variable, name=\"second_moment\"),\n"
+                "                )\n",
+            ),
+            (
+                "        first_moment = self.first_moments[index]\n        second_moment = self.second_moments[index]\n",
+                "        first_moment, second_moment = self.moments_by_shape[tuple(variable.shape)]\n",
+            ),
+        ],
+        "loses": ["test_adam", "test_adam_amsgrad"],
+    },
+    "adam_learning_rate_read_once_in_build": {
+        # Keeps the learning rate build() sees: the same variable for a constant rate, a frozen value under a schedule.
+        "cell": "adam",
+        "replace": [
+            ("        super().build(variables)\n", "        super().build(variables)\n        self.step_size = self.learning_rate\n"),
+            (
+                "        learning_rate = ops.cast(learning_rate, variable.dtype)\n",
+                "        learning_rate = ops.cast(self.step_size, variable.dtype)\n",
+            ),
+        ],
+        "loses": ["test_adam", "test_adam_amsgrad"],
     },
     # --- AdamW -----------------------------------------------------------------------------
     "adamw_coupled_l2": {

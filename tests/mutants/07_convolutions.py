@@ -26,6 +26,15 @@ MUTANTS = {
         "replace": [("    return total // 2, total - total // 2", "    return total - total // 2, total // 2")],
         "loses": ["test_geometry", "test_conv2d"],
     },
+    "same_padding_negative_when_stride_exceeds_kernel": {
+        # The formula without max(..., 0): right while the stride is at most the kernel, negative beyond it.
+        "cell": "geometry",
+        "replace": [(
+            "    total = max((output_size - 1) * strides + kernel_size - size, 0)",
+            "    total = (output_size - 1) * strides + kernel_size - size",
+        )],
+        "loses": ["test_geometry", "test_conv2d"],
+    },
     # --- Conv2D ---------------------------------------------------------------------------------
     "conv_slices_ignore_strides": {
         # Takes contiguous slices of the output size: right for stride 1 only.
@@ -34,6 +43,18 @@ MUTANTS = {
             "                window = inputs[:, u:u + stride_height * (output_height - 1) + 1:stride_height,\n"
             "                                v:v + stride_width * (output_width - 1) + 1:stride_width, :]",
             "                window = inputs[:, u:u + output_height, v:v + output_width, :]",
+        )],
+        "loses": ["test_conv2d"],
+    },
+    "conv_same_padding_of_stride_one": {
+        # Always pads k - 1 zeros (the stride-1 amount, extra zero after): right for stride 1 and for strides that
+        # need the same amount, wrong once the stride exceeds the kernel and less (or no) padding is needed.
+        "cell": "conv2d",
+        "replace": [(
+            "            top, bottom = same_padding(height, kernel_height, stride_height)\n"
+            "            left, right = same_padding(width, kernel_width, stride_width)\n",
+            "            top, bottom = (kernel_height - 1) // 2, kernel_height // 2\n"
+            "            left, right = (kernel_width - 1) // 2, kernel_width // 2\n",
         )],
         "loses": ["test_conv2d"],
     },

@@ -91,6 +91,33 @@ MUTANTS = {
         "loses": ["test_snapshot_ensemble"],
     },
     # --- EMA ---------------------------------------------------------------------------------
+    "ema_averages_keyed_by_shape": {
+        # One running average per weight shape: weights of the same shape (two biases) share one average.
+        "cell": "ema",
+        "replace": [(
+            "        current = [ops.convert_to_numpy(weight) for weight in self.model.trainable_weights]\n"
+            "        if self.average_weights is None:\n"
+            "            self.average_weights = current\n"
+            "            return\n"
+            "        self.average_weights = [\n"
+            "            self.momentum * average + (1.0 - self.momentum) * weight\n"
+            "            for average, weight in zip(self.average_weights, current)\n"
+            "        ]\n",
+            "        current = {\n"
+            "            tuple(weight.shape): ops.convert_to_numpy(weight) for weight in self.model.trainable_weights\n"
+            "        }\n"
+            "        if self.average_weights is None:\n"
+            "            self.averages_by_shape = current\n"
+            "        else:\n"
+            "            self.averages_by_shape = {\n"
+            "                shape: self.momentum * self.averages_by_shape[shape] + (1.0 - self.momentum) * weight\n"
+            "                for shape, weight in current.items()\n"
+            "            }\n"
+            "        self.average_weights = [self.averages_by_shape[tuple(weight.shape)]\n"
+            "                                for weight in self.model.trainable_weights]\n",
+        )],
+        "loses": ["test_ema"],
+    },
     "ema_momentum_the_wrong_way_round": {
         # The momentum weighs the new weights instead of the old average.
         "cell": "ema",

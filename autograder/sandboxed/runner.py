@@ -1,0 +1,230 @@
+"""Runs one grading job inside the sandbox: student cells, then probes; only outputs leave.
+
+Started as ``python -m autograder.sandboxed.runner`` in the untrusted process. It never
+decides a grade. The protocol with the trusted grader (``autograder.sandbox``):
+
+* standard input, first line: the job (cells, forbidden built-ins and kernels, environment,
+  the channel's descriptor and this attempt's token). Nothing about the checks is in it.
+* after the cells, the grader sends one probe request per line, the next only once the
+  previous result is in, visible checks before hidden ones: hidden inputs never share the
+  process with a check whose messages students see;
+* every event written to the channel carries the attempt's token, which student code cannot
+  read (frames, the garbage collector, threads and signal handlers are refused to it), so
+  events forged by student code are told apart and reported.
+"""
+
+import importlib
+import json
+import os
+import pkgutil
+import sys
+import sysconfig
+import time
+import warnings
+
+
+def _send(channel, token, **event):
+    channel.write(json.dumps(dict(event, token=token)) + "\n")
+    channel.flush()
+
+
+def _strip_magics(source):
+    """Comment out IPython-only lines (%magic, !shell) so a cell is plain Python."""
+    lines = []
+    for line in source.splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith(("%", "!")):
+            indent = line[: len(line) - len(stripped)]
+            lines.append(f"{indent}pass  # {stripped}")
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def _disabled(path):
+    """A stand-in that raises whenever a forbidden built-in is used."""
+    message = (
+        f"{path} is disabled while grading: this part asks for your own implementation, "
+        "so the built-in may not be called or subclassed."
+    )
+
+    def raise_disabled(*args, **kwargs):
+        raise RuntimeError(message)
+
+    return raise_disabled
+
+
+def disable_builtins(paths):
+    """Make forbidden Keras built-ins unusable: their methods raise and subclassing fails."""
+    from labkit import checks
+
+    for path in paths:
+        try:
+            original = checks.resolve_symbol(path, {})
+        except Exception:  # a path this Keras version lacks: nothing to disable
+            continue
+        raiser = _disabled(path)
+        if isinstance(original, type):
+            for name, value in list(vars(original).items()):
+                if callable(value) and not isinstance(value, type) and name not in ("__new__",):
+                    setattr(original, name, raiser)
+            # Instances are refused in __new__ (Keras layers run their own __new__ before __init__).
+            setattr(original, "__new__", raiser)
+            setattr(original, "__init__", raiser)
+            setattr(original, "__init_subclass__", classmethod(raiser))
+        else:
+            for module in list(sys.modules.values()):
+                for name, value in list(getattr(module, "__dict__", {}).items()):
+                    if value is original:
+                        setattr(module, name, raiser)
+
+
+def error_details(error, describe):
+    """What the grader may show of an exception: the full line for visible checks, parts for hidden."""
+    frames = []
+    traceback = error.__traceback__
+    while traceback is not None:
+        frames.append((traceback.tb_frame.f_code.co_filename, traceback.tb_lineno))
+        traceback = traceback.tb_next
+    student = [(name, line) for name, line in frames if name.startswith("<cell ")]
+    cell, line = (student[-1][0][len("<cell "):-1], student[-1][1]) if student else (None, None)
+    error_type = type(error)
+    return {
+        "error": describe(error),
+        "error_type": error_type.__name__ if error_type.__module__ == "builtins" else None,
+        "error_cell": cell,
+        "error_line": line,
+    }
+
+
+class Session:
+    """One attempt: the channel, the token, the trusted helpers captured before student code."""
+
+    def __init__(self, job, channel, probe_input):
+        from labkit import checks
+
+        self.job = job
+        self.channel = channel
+        self.token = job["token"]
+        self.probe_input = probe_input
+        self.resolve_symbol = checks.resolve_symbol
+        self.run_probe = checks.run_probe
+        self.encode_outputs = checks.encode_outputs
+        self.describe = checks.describe_exception
+        self.recorder = None
+        self.kernels = None
+        self.snapshot = None
+        self.namespace = {"__name__": "__main__"}
+
+    def send(self, **event):
+        _send(self.channel, self.token, **event)
+
+    def harden(self):
+        """Disable built-ins, snapshot module state, then hooks and the process filter."""
+        from autograder.sandboxed import audit, concurrency, integrity, kernels, process_filter
+
+        disable_builtins(self.job.get("forbidden", []))
+        lab_folders = tuple(os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+                            for module in (sys.modules["labkit"], sys.modules["autograder.sandboxed"]))
+        trusted = {sys.prefix, sys.base_prefix, os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
+        trusted |= {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+        trusted = tuple(sorted(path.rstrip(os.sep) + os.sep for path in trusted)) + lab_folders
+        self.recorder = audit.install(trusted)
+        self.kernels = kernels.install(self.job.get("forbidden_kernels", []), self.recorder.is_trusted_file,
+                                       lambda filename: filename.startswith(lab_folders))
+        concurrency.install(self.recorder)
+        self.snapshot = integrity.Snapshot()
+        protections = []
+        try:
+            process_filter.install()
+            protections.append("process filter")
+        except process_filter.ProcessFilterUnavailable as error:
+            protections.append(f"no process filter ({error})")
+        self.recorder.active = True
+        return protections
+
+    def findings(self):
+        """Findings of the audit hook and the kernel record since the last call."""
+        found = [list(item) for item in self.recorder.findings]
+        self.recorder.findings.clear()
+        if self.kernels is not None:
+            found += [["kernel", f"{location}: ran the TensorFlow kernel {name}"] for name, location in self.kernels.take()]
+        return found
+
+    def run_cells(self):
+        """Execute cells in order in one namespace; an error in one cell does not stop the rest."""
+        skip = set(self.job.get("skip_cells", []))
+        for index, cell in enumerate(self.job.get("cells", [])):
+            if index in skip:
+                continue
+            self.send(event="cell", index=index, status="start")
+            prefix = "<setup " if cell.get("origin") == "setup" else "<cell "
+            try:
+                code = compile(_strip_magics(cell["source"]), f"{prefix}{cell['label']}>", "exec")
+                exec(code, self.namespace)
+            except BaseException as error:  # SystemExit and KeyboardInterrupt included
+                changed = self.snapshot.restore()  # first, so the grader's own code runs on sound state
+                self.send(event="cell", index=index, status="error", error=self.describe(error),
+                          findings=self.findings(), changed=changed)
+            else:
+                changed = self.snapshot.restore()
+                self.send(event="cell", index=index, status="ok", findings=self.findings(), changed=changed)
+
+    def run_probes(self):
+        """Answer probe requests one at a time until the grader sends the final request."""
+        while True:
+            changed = self.snapshot.restore()
+            line = self.probe_input.readline()
+            request = json.loads(line) if line.strip() else {"final": True}
+            if request.get("final"):
+                self.send(event="done", changed=changed, findings=self.findings())
+                return
+            self.send(event="probe", key=request["key"], status="start", changed=changed)
+            started = time.perf_counter()
+            try:
+                target_object = self.resolve_symbol(request["symbol"], self.namespace)
+                outputs = self.run_probe(request["probe"], target_object, request["arguments"])
+                encoded = self.encode_outputs(outputs)
+            except BaseException as error:
+                details = error_details(error, self.describe)
+                self.send(event="probe", key=request["key"], status="error", findings=self.findings(), **details)
+            else:
+                seconds = round(time.perf_counter() - started, 3)
+                self.send(event="probe", key=request["key"], status="ok", outputs=encoded, seconds=seconds,
+                          findings=self.findings())
+            del request, line
+
+
+def main():
+    """Read the job from standard input, run it, report on the job's channel descriptor."""
+    probe_input = os.fdopen(os.dup(0), "r")
+    job = json.loads(probe_input.readline())
+    channel = os.fdopen(job["channel_fd"], "w", buffering=1)
+    sys.stdin = open(os.devnull)
+    os.environ.update(job.get("environment", {}))
+    # Imported after the environment is set (LABKIT_MODE, KERAS_BACKEND), before student code.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import keras  # noqa: F401  (loaded before student code so disabling sees the real classes)
+
+    import labkit
+
+    # Every labkit module is loaded now, so the snapshot covers the probes' modules before student code.
+    for module_info in pkgutil.iter_modules(labkit.__path__):
+        importlib.import_module(f"labkit.{module_info.name}")
+    warnings.filterwarnings("ignore")  # a warning's source line would be read while student code runs
+    session = Session(job, channel, probe_input)
+    protections = session.harden()
+    session.send(event="ready", protections=protections)
+    session.run_cells()
+    session.send(event="cells_done", findings=session.findings())
+    session.run_probes()
+    channel.close()
+    sys.stdout.flush()
+    # Leave at once: a student's object may hang in a finalizer or atexit hook.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
