@@ -28,7 +28,7 @@ def run(solutions="solutions", output="demo-output", workers=2, isolation="auto"
     print(f"2. wrote sample submissions -> {submissions_folder}/<student>/{lab_id}.ipynb")
     lab = lab_module.load_lab(source_path)
     submissions = batch.find_submissions(submissions_folder, [lab_id])
-    print(f"3. grading {len(submissions)} submissions with {workers} workers")
+    print(f"3. grading {len(submissions)} submissions with {workers} worker{'s' if workers != 1 else ''}")
     grading_folder = output / "grading"
     results = batch.grade_folder(submissions, [lab], grading_folder, workers, isolation,
                                  allow_unsandboxed=allow_unsandboxed)

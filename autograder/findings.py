@@ -4,8 +4,9 @@ Each observation has a phase: a cell, a probe, or the cells as a whole. A probe 
 one part; a cell to the parts whose targets it defines; anything else (a setup cell, a cell
 the student added, the cells as a whole) to every part. Then:
 
-* forbidden execution (a library module run again, copied library source, a forbidden
-  kernel) scores the part 0 when the part forbids built-ins, and is flagged otherwise;
+* forbidden execution scores the part 0 when the part forbids built-ins, and is flagged
+  otherwise: a forbidden kernel counts for the part whose code reached it, a library module
+  run again or copied library source for every part (the copy can serve any of them later);
 * protected state changed while a probe ran voids that probe's check; changed by the cells,
   it was restored before any probe, so it is only flagged;
 * everything else the hook recorded (code built from text, frame inspection, blocked calls)
@@ -49,6 +50,20 @@ def _forbids_something(lab, part):
     return any(lab.forbidden_builtins.get(symbol) or lab.forbidden_kernels.get(symbol) for symbol in targets)
 
 
+def _concerned(lab, part, concerned_builtins):
+    """Whether library code run again concerns a part: it defines a built-in the part forbids.
+
+    When the sandbox could not say which built-ins the code defines (None), every part that
+    forbids something is concerned.
+    """
+    if not _forbids_something(lab, part):
+        return False
+    if concerned_builtins is None:
+        return True
+    targets = {graded.check.target for graded in part.checks}
+    return any(path in lab.forbidden_builtins.get(symbol, []) for symbol in targets for path in concerned_builtins)
+
+
 def _kernel_forbidden_for(lab, part, op_name):
     return any(op_name in lab.forbidden_kernels.get(graded.check.target, []) for graded in part.checks)
 
@@ -59,18 +74,20 @@ def interpret(lab, program, job_result):
     parts = {part.grade_id: part for part in lab.parts}
     for finding in job_result.findings:
         message = finding["message"]
-        for grade_id in _parts_in_phase(lab, program, finding["phase"]):
+        # Library code run again or copied can serve any part later, wherever it happened.
+        phase = "cells" if finding["kind"] == "forbidden" else finding["phase"]
+        for grade_id in _parts_in_phase(lab, program, phase):
             part, verdict = parts[grade_id], by_part[grade_id]
             if finding["kind"] == "kernel":
                 op_name = message.rsplit(_KERNEL_MARK, 1)[-1]
                 if _kernel_forbidden_for(lab, part, op_name):
                     _add(verdict.problems, f"{message}: this part asks for your own implementation, so it scores 0")
-            elif finding["kind"] == "forbidden" and _forbids_something(lab, part):
+            elif finding["kind"] == "forbidden" and _concerned(lab, part, finding.get("concerns")):
                 _add(verdict.problems, f"{message}: this part asks for your own implementation, so it scores 0")
             else:
                 _add(verdict.review, message)
     for change in job_result.changed:
-        described = ", ".join(change["changes"][:8])
+        described = ", ".join(change["changes"])
         phase = change["phase"]
         for grade_id in _parts_in_phase(lab, program, phase):
             verdict = by_part[grade_id]

@@ -111,35 +111,22 @@ def compute_references(lab, isolation="auto"):
     return references
 
 
-def _indirect_access_anywhere(program):
-    """Lines in any of the student's cells that reach library modules by name."""
-    found = []
-    for cell in program.cells:
-        if cell["origin"] != "setup":
-            found += [f"cell `{cell['label']}` {use}" for use in forbidden.indirect_access(cell["source"])]
-    return found
-
-
 def _forbidden_problems(lab, program, targets):
-    """Messages for each target symbol whose defining answer cell uses a forbidden built-in.
+    """Messages for each target symbol whose defining answer cell names a forbidden built-in.
 
-    Reaching modules by name (importlib, keras.src, ...) anywhere in the student's code could
-    restore a disabled built-in out of sight, so it counts against every such target.
+    Reaching modules by name (importlib, keras.src, sys.modules) is not zeroed here: the
+    sandbox disables the built-ins themselves and records a module run again, so such code is
+    flagged for review instead (see _static_notes_and_review).
     """
     problems = []
-    indirect = _indirect_access_anywhere(program)
     for symbol in sorted(targets):
         paths = lab.forbidden_builtins.get(symbol)
         if not paths:
             continue
-        if indirect:
-            problems.append(
-                f"`{symbol}`: your code reaches library modules by name ({'; '.join(indirect)}), which could "
-                "bring back the built-in this part asks you to implement, so the part scores 0"
-            )
-            continue
         for grade_id, source in forbidden.defining_sources(program.answers, symbol).items():
-            uses = forbidden.forbidden_uses(source, paths)
+            indirect = set(forbidden.indirect_access(source)) - {forbidden.code_scan.unscannable_finding("")}
+            uses = [use for use in forbidden.forbidden_uses(source, paths)
+                    if use not in indirect or "could not be scanned" in use]
             if uses:
                 problems.append(
                     f"`{symbol}` (cell `{grade_id}`) uses a Keras built-in this part asks you to implement "
@@ -161,7 +148,7 @@ def _error_message(graded, outcome, program):
     the exception's built-in type and the student's own line (text made while hidden inputs were
     in scope, such as the exception's message, could carry them out)."""
     error = outcome.get("error") or "no result"
-    if error.startswith("stopped") or error.startswith("the check"):
+    if outcome.get("stopped") or outcome.get("missing"):  # set by the grader, never by the sandbox's events
         return error
     if not graded.hidden:
         return f"your code raised {error}"
@@ -221,6 +208,8 @@ def _static_notes_and_review(program):
             notes.append(f"cell `{cell['label']}` monkeypatches {patch}; this changes nothing in grading, "
                          "which is decided outside your code")
         hidden_calls += [f"cell `{cell['label']}` {use}" for use in obfuscation.hiding_constructs(cell["source"])]
+        hidden_calls += [f"cell `{cell['label']}` reaches library modules by name: {use}"
+                         for use in forbidden.indirect_access(cell["source"])]
     return notes, hidden_calls
 
 
@@ -256,7 +245,7 @@ def grade_notebook(lab, notebook_path, student_id, references, isolation="bwrap"
     for part in lab.parts:
         verdict = observed[part.grade_id]
         check_results = [
-            _judge(graded, result.probes.get(graded.key, {"error": "the check did not run"}), references[graded.key],
+            _judge(graded, result.probes.get(graded.key, {"error": "the check did not run", "missing": True}), references[graded.key],
                    program, verdict.voided_keys.get(graded.key))
             for graded in part.checks
         ]

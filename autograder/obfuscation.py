@@ -10,6 +10,7 @@ import ast
 
 from autograder import code_scan
 
+# importlib, sys.modules and keras.src are named by forbidden.indirect_access.
 # Calls that build or run code from text, or look names up at run time.
 CODE_FROM_TEXT = {"exec", "eval", "compile", "__import__"}
 NAME_LOOKUPS = {"getattr", "setattr", "delattr"}
@@ -18,7 +19,7 @@ INTERPRETER_ATTRIBUTES = {
     "__spec__", "f_back", "f_locals", "f_globals", "tb_frame", "gi_frame", "cr_frame", "cell_contents",
     "_getframe", "_current_frames", "__dict__",
 }
-INTROSPECTION_MODULES = {"gc", "inspect", "ctypes", "importlib", "signal", "threading", "_thread", "multiprocessing",
+INTROSPECTION_MODULES = {"gc", "inspect", "ctypes", "signal", "threading", "_thread", "multiprocessing",
                          "subprocess", "runpy", "code", "codeop", "marshal", "builtins", "types", "sys", "pty"}
 _OWN_OBJECTS = {"self", "cls"}
 

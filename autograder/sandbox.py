@@ -43,7 +43,16 @@ SANDBOXED_PATH = pathlib.Path(__file__).with_name("sandboxed")
 PACKAGE_INIT_PATH = pathlib.Path(__file__).with_name("__init__.py")
 LABKIT_PATH = pathlib.Path(labkit.__file__).parent
 SHARED_MEMORY_MEGABYTES = 64
+SANDBOX_USER_ID = 65534  # "nobody": no file of the host belongs to it
 MAX_PROCESSES = 4  # bwrap, its init and the runner: student code may not add any (the process filter denies it)
+
+
+# What is kept of a finding made while a hidden check ran (see _Attempt._keep_finding).
+HIDDEN_PHASE_FINDINGS = {
+    "review": "while a hidden check ran, your code did something the grader refuses or flags for review",
+    "forbidden": "while a hidden check ran, your code ran library code again or code copied from library source",
+    "kernel": "while a hidden check ran, your code ran the TensorFlow kernel",
+}
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -118,8 +127,10 @@ def _bwrap_command(limits, program):
     """The bwrap command line: private in-memory /tmp first, then read-only system and interpreter."""
     scratch_bytes = str(limits.scratch_megabytes * 1024 * 1024)
     # The grader's PATH decides which bubblewrap runs (the child's PATH is minimal).
-    command = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
-               "--size", scratch_bytes, "--tmpfs", "/tmp"]
+    # Student code runs as an unprivileged user with no capabilities, in its own namespaces.
+    command = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_USER_ID),
+               "--gid", str(SANDBOX_USER_ID), "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+               "--perms", "1777", "--size", scratch_bytes, "--tmpfs", "/tmp"]
     for system_path in ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc"):
         if os.path.exists(system_path):
             command += ["--ro-bind", system_path, system_path]
@@ -129,10 +140,10 @@ def _bwrap_command(limits, program):
         "--ro-bind", str(LABKIT_PATH), "/sandbox/lib/labkit",
         "--ro-bind", str(PACKAGE_INIT_PATH), "/sandbox/lib/autograder/__init__.py",
         "--ro-bind", str(SANDBOXED_PATH), "/sandbox/lib/autograder/sandboxed",
-        "--size", scratch_bytes, "--tmpfs", "/scratch",
+        "--perms", "1777", "--size", scratch_bytes, "--tmpfs", "/scratch",
         "--proc", "/proc",
         "--dev", "/dev",
-        "--size", str(SHARED_MEMORY_MEGABYTES * 1024 * 1024), "--tmpfs", "/dev/shm",
+        "--perms", "1777", "--size", str(SHARED_MEMORY_MEGABYTES * 1024 * 1024), "--tmpfs", "/dev/shm",
         "--chdir", "/scratch",
     ]
     return command + list(program)
@@ -205,6 +216,9 @@ class _Attempt:
         self.current = None  # ("cell", index) or ("probe", key) being run
         self.current_started = None
         self.last_probe = None
+        self.last_cell = -1
+        self.builtin_files = {}  # source file -> forbidden built-ins defined there (from the runner)
+        self.cells_done = False
         self.ready = False
         self.done = False
         self.stop_reason = None
@@ -288,7 +302,10 @@ class _Attempt:
                         pending = b""
                     *lines, pending = pending.split(b"\n")
                     for line in lines:
-                        self._handle(line)
+                        try:
+                            self._handle(line)
+                        except Exception:  # an event shaped to break the grader is the student's, not ours
+                            self.forged_events += 1
             now = time.monotonic()
             if self.stop_reason is None:
                 self._check_time(process, now, launched)
@@ -342,14 +359,19 @@ class _Attempt:
         if not self._well_formed(kind, event):
             self.forged_events += 1
             return
-        self._keep_findings(event)
-        if kind == "ready":
+        if kind == "finding":
+            self._keep_finding(event)
+        elif kind == "ready":
             self.ready = True
             self.protections = [str(item) for item in event.get("protections", [])]
+            files = event.get("builtin_files")
+            if isinstance(files, dict):
+                self.builtin_files = {str(name): [str(path) for path in paths] for name, paths in files.items()
+                                      if isinstance(paths, list)}
         elif kind == "cells_done":
+            self.cells_done = True
             self._send_next_probe()
         elif kind == "done":
-            self._keep_changes(event)
             self.done = True
             self.current = None
         elif kind == "cell":
@@ -357,8 +379,8 @@ class _Attempt:
                 self._keep_changes(event, f"cell:{event['index']}")
             self._handle_item(("cell", event["index"]), event)
         elif kind == "probe":
-            if event.get("status") == "start":
-                self._keep_changes(event)
+            if event.get("status") != "start":
+                self._keep_changes(event, f"probe:{event['key']}")
             self._handle_item(("probe", event["key"]), event)
             if event.get("status") != "start":
                 self.last_probe = event["key"]
@@ -367,6 +389,8 @@ class _Attempt:
     def _handle_item(self, item, event):
         if event.get("status") == "start":
             self.current, self.current_started = item, time.monotonic()
+            if item[0] == "cell":
+                self.last_cell = item[1]
         else:
             self.current = None
             self.events.append(event)
@@ -376,31 +400,58 @@ class _Attempt:
             return f"{self.current[0]}:{self.current[1]}"
         return f"probe:{self.last_probe}" if self.last_probe else "cells"
 
-    def _keep_findings(self, event):
-        phase = self._phase()
-        for item in event.get("findings") or []:
-            if isinstance(item, list) and len(item) == 2 and all(isinstance(part, str) for part in item):
-                self.findings.append({"kind": item[0], "message": item[1][:500], "phase": phase})
+    def _keep_finding(self, event):
+        """A finding, sent from inside the moment it happened, for the cell or probe in progress.
 
-    def _keep_changes(self, event, phase=None):
+        Once hidden inputs are in the process, text student code shaped (file names, code, paths)
+        could carry them out, so only a fixed description per kind is kept.
+        """
+        kind, message = event.get("kind"), event.get("message")
+        if kind not in HIDDEN_PHASE_FINDINGS or not isinstance(message, str) or len(self.findings) >= 500:
+            return
+        if self.hidden_phase:
+            named_kernel = message.rsplit(" ", 1)[-1]
+            message = HIDDEN_PHASE_FINDINGS[kind]
+            if kind == "kernel" and named_kernel in self.job.get("forbidden_kernels", []):
+                message += f" {named_kernel}"
+        # Which forbidden built-ins the library file in question defines; None when no file is known.
+        library_file = event.get("file")
+        concerns = self.builtin_files.get(library_file, []) if isinstance(library_file, str) and library_file else None
+        self.findings.append({"kind": kind, "message": message[:500], "phase": self._phase(), "concerns": concerns})
+
+    def _keep_changes(self, event, phase):
         changes = [str(change)[:200] for change in event.get("changed") or []]
+        if changes and self.hidden_phase:
+            changes = ["state the checks rely on (not named: a hidden check was running)"]
         if changes:
-            phase = phase or (f"probe:{self.last_probe}" if self.last_probe else "cells")
-            self.changed.append({"phase": phase, "changes": changes})
+            self.changed.append({"phase": phase, "changes": changes[:50]})
 
     def _well_formed(self, kind, event):
         """A known event; a cell event names a cell of this job, a probe event the probe in progress."""
-        if kind in ("ready", "cells_done", "done"):
-            return True
+        if kind == "ready":
+            return not self.ready
+        if kind in ("cells_done", "finding"):
+            return self.ready and not (kind == "cells_done" and self.cells_done)
+        if kind == "done":
+            return self.cells_done and self.requested is None and self.current is None
         if kind not in ("cell", "probe"):
             return False
         status = event.get("status")
         if status not in ("start", "ok", "error"):
             return False
         if kind == "cell":
+            # Cells report in order, each start before its result, and none after the last.
             index = event.get("index")
-            return isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(self.job["cells"])
+            if self.cells_done or not isinstance(index, int) or isinstance(index, bool):
+                return False
+            if status == "start":
+                return self.current is None and index > self.last_cell and index < len(self.job["cells"])
+            return self.current == ("cell", index)
         if event.get("key") != self.requested:
+            return False
+        if status == "start":
+            return self.current is None
+        if self.current != ("probe", self.requested):
             return False
         if status == "ok":
             return isinstance(event.get("outputs"), dict)
@@ -525,7 +576,7 @@ def run_job(job, limits=Limits(), isolation="bwrap"):
             result.incidents.append(f"cell `{label}` was stopped ({reason}); it was skipped and grading went on")
             skip_cells.add(identifier)
         else:
-            result.probes[identifier] = {"error": f"stopped: {reason}"}
+            result.probes[identifier] = {"error": f"stopped: {reason}", "stopped": True}
             result.incidents.append(f"a check was stopped ({reason}); grading went on")
         done_probes.update(result.probes)
         if time.monotonic() >= deadline:

@@ -74,7 +74,8 @@ SNAPSHOT_ATOL_FRACTION_OF_PEAK = 1e-6
 # 0.6, on weights of size up to ~2. Keras averages in float32 with (1 - momentum) rounded to
 # float32; implementations that average NumPy copies in float32 or float64, or keras.Variables
 # with ops, differ by a few float32 roundings of the weights per step: measured over up to 24
-# steps with momentum 0.9 to 0.999, at most 8.3e-7 absolute (seven float32 ulps at 2). atol=3e-6
+# steps with momentum 0 to 0.999 and learning rates up to 1 (on the model below, with its two
+# same-shaped biases), at most 8.3e-7 absolute (seven float32 ulps at 2). atol=3e-6
 # with rtol=1e-5 leaves a margin; a reversed momentum, an average that starts from the initial
 # weights or one updated per epoch moves the result by more than 1e-3.
 EMA_RTOL = 1e-5

@@ -483,3 +483,11 @@ def test_probes_reject_a_target_that_is_not_a_function():
         gradient_probes.descent_trajectory(3.0, "quadratic", [1.0], 0.1, 2, curvatures=[1.0])
     result = outcome(gradient_probes.relative_error_matches("r", [([1.0], [2.0])]), "not_a_function")
     assert not result.passed and "function" in result.message
+
+
+def test_a_lent_reference_works_during_its_probe_only():
+    lent, expire = gradient_probes._valid_during_this_probe(lambda value: 2 * value)
+    assert lent(3) == 6
+    expire()
+    with pytest.raises(RuntimeError, match="one check only"):
+        lent(3)

@@ -12,7 +12,6 @@ from autograder import code_scan, obfuscation
     ("import keras\nvars(keras)['ops']", "vars() reaches"),
     ("globals()['import' + 'lib']", "globals()"),
     ("import inspect", "imports inspect"),
-    ("from importlib import reload", "imports importlib"),
     ("import ctypes", "imports ctypes"),
     ("def f():\n    pass\nf.__code__", "uses .__code__"),
     ("__builtins__['len']", "__builtins__"),

@@ -29,6 +29,9 @@ REFUSED_ATTACKS = {
     "ctypes": "import ctypes\nctypes.CDLL(None).fork()",
     "getframe": "import sys\nsys._getframe()",
     "inspect_frame": "import inspect\ninspect.currentframe()",
+    "inspect_stack": "import inspect\ninspect.stack()",
+    "logging_frame": "import logging\nlogging.currentframe()",
+    "walk_stack": "import traceback\nnext(traceback.walk_stack(None))",
     "traceback_frame": "try:\n    raise ValueError\nexcept ValueError as error:\n    error.__traceback__.tb_frame",
     "generator_frame": "def generator():\n    yield 1\ngenerator().gi_frame",
     "garbage_collector": "import gc\ngc.get_objects()",
@@ -37,11 +40,13 @@ REFUSED_ATTACKS = {
     "thread": "import threading\nthreading.Thread(target=print).start()",
     "thread_pool": "import concurrent.futures\nconcurrent.futures.ThreadPoolExecutor(2).submit(print).result()",
     "process_memory": "open('/proc/self/mem', 'rb')",
+    "root": "import os\nif os.getuid() != 0:\n    raise PermissionError('not root')",
     "descriptor_listing": "import os\nos.listdir('/proc/self/fd')",
     # A refused hook is dropped silently (CPython's rule): show that it never runs.
     "audit_hook": "import sys\nheard = []\nsys.addaudithook(lambda *arguments: heard.append(1))\nopen('/dev/null').close()\n"
                   "if not heard:\n    raise PermissionError('not added')",
     "tracer": "import sys\nsys.settrace(lambda *arguments: None)",
+    "labkit_reference": "import labkit.gradient_probes as probes\nprobes.relative_error_reference(1.0, 2.0, 1e-12)",
     "code_swap": "import labkit.checks\nlabkit.checks.run_probe.__code__ = (lambda *arguments: None).__code__",
     "tmp_space": "for index in range(6):\n    open(f'/tmp/fill{index}', 'wb').write(b'x' * 60_000_000)",
     "scratch_space": "for index in range(6):\n    open(f'/scratch/fill{index}', 'wb').write(b'x' * 60_000_000)",
@@ -104,6 +109,7 @@ def test_private_tmp_is_mounted_before_the_interpreter():
     python_position = command.index(sys.prefix)
     assert tmp_position < python_position, "a virtualenv under /tmp would be hidden by the private /tmp"
     assert command[command.index("--tmpfs") - 1].isdigit(), "the private /tmp must have a size"
+    assert command[command.index("--uid") + 1] != "0" and "--cap-drop" in command
 
 
 def test_a_bwrap_that_cannot_start_is_refused(tmp_path, monkeypatch):
@@ -125,6 +131,7 @@ def test_a_bwrap_that_cannot_start_is_refused(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_every_attack_of_each_class_is_refused():
     sources = {name: _refused(source) for name, source in REFUSED_ATTACKS.items()}
+    sources["logging_works"] = "import logging\nlogging.getLogger('student').warning('logging still works')"
     sources["answer"] = DOUBLE
     result = sandbox.run_job(_job(sources, [_double_probe("works", 21.0)]), sandbox.Limits(cell_seconds=30))
     labels = list(sources)
@@ -134,7 +141,7 @@ def test_every_attack_of_each_class_is_refused():
     assert "process filter" in result.protections
     recorded = " ".join(finding["message"] for finding in result.findings)
     for named in ("subprocess.Popen", "sys._getframe", "gc.get_objects", "signal.signal", "a new thread",
-                  "/proc/self/mem", "sys.addaudithook", "__code__"):
+                  "/proc/self/mem", "sys.addaudithook", "__code__", "relative_error_reference"):
         assert named in recorded, named
 
 

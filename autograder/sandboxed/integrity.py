@@ -17,9 +17,10 @@ student's own outputs, which the student controls anyway.
 import sys
 import types
 
-PROTECTED_PREFIXES = ("labkit", "autograder.sandboxed", "numpy", "keras", "builtins", "importlib")
+PROTECTED_PREFIXES = ("labkit", "autograder.sandboxed", "__main__", "numpy", "keras", "builtins", "importlib",
+                      "json", "signal", "_signal", "_thread", "threading", "faulthandler", "sys")
 _INTERNAL_KERAS = ("keras.src", "keras._tf_keras")
-_DEEP_PREFIXES = ("labkit", "autograder.sandboxed")
+_DEEP_PREFIXES = ("labkit", "autograder.sandboxed", "__main__")
 _MISSING = object()
 _UNPROTECTED_KEYS = {"__warningregistry__"}  # the warnings machinery's own per-module cache
 
@@ -55,6 +56,16 @@ class Snapshot:
             if name.startswith(_DEEP_PREFIXES):
                 for value in list(vars(module).values()):
                     self._remember(value, name)
+
+    def protect(self, modules=(), classes=(), functions=()):
+        """Also protect these (e.g. the grader's own wrappers installed inside TensorFlow)."""
+        for module in modules:
+            self.modules[module.__name__] = module
+            self.dictionaries[module.__name__] = dict(vars(module))
+        for cls in classes:
+            self.classes[cls] = dict(vars(cls))
+        for function in functions:
+            self.functions[function] = _function_state(function)
 
     def _remember(self, value, module_name):
         if isinstance(value, types.FunctionType) and value.__module__ == module_name:

@@ -13,6 +13,7 @@ decides a grade. The protocol with the trusted grader (``autograder.sandbox``):
   events forged by student code are told apart and reported.
 """
 
+import builtins
 import importlib
 import json
 import os
@@ -54,15 +55,29 @@ def _disabled(path):
     return raise_disabled
 
 
+def _defining_files(value):
+    """The source file of the module that defines a class or function, as imported and resolved."""
+    module = sys.modules.get(getattr(value, "__module__", None) or "")
+    filename = getattr(module, "__file__", None)
+    return {filename, os.path.realpath(filename)} if filename else set()
+
+
 def disable_builtins(paths):
-    """Make forbidden Keras built-ins unusable: their methods raise and subclassing fails."""
+    """Make forbidden Keras built-ins unusable: their methods raise and subclassing fails.
+
+    Returns {source file: [paths defined there]}, so the grader can tell which parts a module
+    run again, or copied, concerns.
+    """
     from labkit import checks
 
+    files = {}
     for path in paths:
         try:
             original = checks.resolve_symbol(path, {})
         except Exception:  # a path this Keras version lacks: nothing to disable
             continue
+        for filename in _defining_files(original):
+            files.setdefault(filename, []).append(path)
         raiser = _disabled(path)
         if isinstance(original, type):
             for name, value in list(vars(original).items()):
@@ -77,6 +92,7 @@ def disable_builtins(paths):
                 for name, value in list(getattr(module, "__dict__", {}).items()):
                     if value is original:
                         setattr(module, name, raiser)
+    return files
 
 
 def error_details(error, describe):
@@ -89,9 +105,11 @@ def error_details(error, describe):
     student = [(name, line) for name, line in frames if name.startswith("<cell ")]
     cell, line = (student[-1][0][len("<cell "):-1], student[-1][1]) if student else (None, None)
     error_type = type(error)
+    name = error_type.__name__
+    is_builtin = isinstance(name, str) and getattr(builtins, name, None) is error_type
     return {
         "error": describe(error),
-        "error_type": error_type.__name__ if error_type.__module__ == "builtins" else None,
+        "error_type": name if is_builtin else None,
         "error_cell": cell,
         "error_line": line,
     }
@@ -111,45 +129,37 @@ class Session:
         self.run_probe = checks.run_probe
         self.encode_outputs = checks.encode_outputs
         self.describe = checks.describe_exception
-        self.recorder = None
-        self.kernels = None
         self.snapshot = None
+        self.builtin_files = {}
         self.namespace = {"__name__": "__main__"}
 
     def send(self, **event):
         _send(self.channel, self.token, **event)
 
     def harden(self):
-        """Disable built-ins, snapshot module state, then hooks and the process filter."""
-        from autograder.sandboxed import audit, concurrency, integrity, kernels, process_filter
+        """Disable built-ins, guard labkit, snapshot module state, then the hook and the process filter."""
+        from autograder.sandboxed import audit, concurrency, integrity, kernels, labkit_guard, process_filter
 
-        disable_builtins(self.job.get("forbidden", []))
-        lab_folders = tuple(os.path.dirname(os.path.abspath(module.__file__)) + os.sep
-                            for module in (sys.modules["labkit"], sys.modules["autograder.sandboxed"]))
+        self.builtin_files = disable_builtins(self.job.get("forbidden", []))
+        labkit_folder = os.path.dirname(os.path.abspath(sys.modules["labkit"].__file__)) + os.sep
+        sandboxed_folder = os.path.dirname(os.path.abspath(sys.modules["autograder.sandboxed"].__file__)) + os.sep
         trusted = {sys.prefix, sys.base_prefix, os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
         trusted |= {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
-        trusted = tuple(sorted(path.rstrip(os.sep) + os.sep for path in trusted)) + lab_folders
-        self.recorder = audit.install(trusted)
-        self.kernels = kernels.install(self.job.get("forbidden_kernels", []), self.recorder.is_trusted_file,
-                                       lambda filename: filename.startswith(lab_folders))
-        concurrency.install(self.recorder)
+        trusted = tuple(sorted(path.rstrip(os.sep) + os.sep for path in trusted)) + (labkit_folder, sandboxed_folder)
+        guards = concurrency.install() + labkit_guard.install()
+        wrappers = kernels.install() if self.job.get("forbidden_kernels") else []
         self.snapshot = integrity.Snapshot()
-        protections = []
+        self.snapshot.protect(functions=guards + wrappers)
+        if wrappers:
+            modules, classes = kernels.wrapped_modules()
+            self.snapshot.protect(modules, classes)
+        audit.install(trusted, self.job.get("forbidden_kernels", []), lambda filename: filename.startswith(labkit_folder),
+                      self.channel.fileno(), self.token)
         try:
             process_filter.install()
-            protections.append("process filter")
+            return ["process filter"]
         except process_filter.ProcessFilterUnavailable as error:
-            protections.append(f"no process filter ({error})")
-        self.recorder.active = True
-        return protections
-
-    def findings(self):
-        """Findings of the audit hook and the kernel record since the last call."""
-        found = [list(item) for item in self.recorder.findings]
-        self.recorder.findings.clear()
-        if self.kernels is not None:
-            found += [["kernel", f"{location}: ran the TensorFlow kernel {name}"] for name, location in self.kernels.take()]
-        return found
+            return [f"no process filter ({error})"]
 
     def run_cells(self):
         """Execute cells in order in one namespace; an error in one cell does not stop the rest."""
@@ -164,34 +174,34 @@ class Session:
                 exec(code, self.namespace)
             except BaseException as error:  # SystemExit and KeyboardInterrupt included
                 changed = self.snapshot.restore()  # first, so the grader's own code runs on sound state
-                self.send(event="cell", index=index, status="error", error=self.describe(error),
-                          findings=self.findings(), changed=changed)
+                self.send(event="cell", index=index, status="error", error=self.describe(error), changed=changed)
             else:
                 changed = self.snapshot.restore()
-                self.send(event="cell", index=index, status="ok", findings=self.findings(), changed=changed)
+                self.send(event="cell", index=index, status="ok", changed=changed)
 
     def run_probes(self):
         """Answer probe requests one at a time until the grader sends the final request."""
         while True:
-            changed = self.snapshot.restore()
             line = self.probe_input.readline()
             request = json.loads(line) if line.strip() else {"final": True}
             if request.get("final"):
-                self.send(event="done", changed=changed, findings=self.findings())
+                self.send(event="done")
                 return
-            self.send(event="probe", key=request["key"], status="start", changed=changed)
+            self.send(event="probe", key=request["key"], status="start")
             started = time.perf_counter()
             try:
                 target_object = self.resolve_symbol(request["symbol"], self.namespace)
                 outputs = self.run_probe(request["probe"], target_object, request["arguments"])
                 encoded = self.encode_outputs(outputs)
             except BaseException as error:
+                changed = self.snapshot.restore()
                 details = error_details(error, self.describe)
-                self.send(event="probe", key=request["key"], status="error", findings=self.findings(), **details)
+                self.send(event="probe", key=request["key"], status="error", changed=changed, **details)
             else:
+                changed = self.snapshot.restore()
                 seconds = round(time.perf_counter() - started, 3)
                 self.send(event="probe", key=request["key"], status="ok", outputs=encoded, seconds=seconds,
-                          findings=self.findings())
+                          changed=changed)
             del request, line
 
 
@@ -216,9 +226,9 @@ def main():
     warnings.filterwarnings("ignore")  # a warning's source line would be read while student code runs
     session = Session(job, channel, probe_input)
     protections = session.harden()
-    session.send(event="ready", protections=protections)
+    session.send(event="ready", protections=protections, builtin_files=session.builtin_files)
     session.run_cells()
-    session.send(event="cells_done", findings=session.findings())
+    session.send(event="cells_done")
     session.run_probes()
     channel.close()
     sys.stdout.flush()
