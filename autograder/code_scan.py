@@ -32,6 +32,16 @@ def parse(source):
             return None
 
 
+def findings(source, scan_tree):
+    """scan_tree(tree) for valid source; [the unscannable finding] for source that cannot be scanned;
+    [] for invalid Python (it fails in the sandbox anyway)."""
+    try:
+        tree = parse(source)
+    except UnscannableSource as error:
+        return [unscannable_finding(error)]
+    return [] if tree is None else scan_tree(tree)
+
+
 def unscannable_finding(error):
     """The finding a scan reports for source it could not scan, e.g. 'line ?: ... (nested too deeply)'."""
     return f"line ?: the code could not be scanned ({error})"

@@ -47,12 +47,11 @@ def defining_sources(answers, symbol):
 
 def forbidden_uses(source, forbidden_paths):
     """Lines of source that use a forbidden built-in (by its dotted path or last name after import)."""
-    try:
-        tree = code_scan.parse(source)
-    except code_scan.UnscannableSource as error:
-        return [code_scan.unscannable_finding(error)]
-    if tree is None:
-        return []
+    uses = code_scan.findings(source, lambda tree: _forbidden_uses_in(tree, forbidden_paths))
+    return uses if uses and "could not be scanned" in uses[0] else uses + indirect_access(source)
+
+
+def _forbidden_uses_in(tree, forbidden_paths):
     short_names = {path.rsplit(".", 1)[-1] for path in forbidden_paths}
     aliases = _module_aliases(tree)
     uses = []
@@ -79,17 +78,15 @@ def forbidden_uses(source, forbidden_paths):
             qualified = qualified or any(name == path or name.endswith("." + path) for path in forbidden_paths)
             if qualified or written in imported:
                 uses.append((node.lineno, written))
-    return [f"line {line}: {name}" for line, name in sorted(set(uses))] + indirect_access(source)
+    return [f"line {line}: {name}" for line, name in sorted(set(uses))]
 
 
 def indirect_access(source):
     """Lines that reach modules by name (importlib, __import__, sys.modules, keras.src), hiding what they use."""
-    try:
-        tree = code_scan.parse(source)
-    except code_scan.UnscannableSource as error:
-        return [code_scan.unscannable_finding(error)]
-    if tree is None:
-        return []
+    return code_scan.findings(source, _indirect_access_in)
+
+
+def _indirect_access_in(tree):
     uses = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):

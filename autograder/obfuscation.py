@@ -20,7 +20,8 @@ INTERPRETER_ATTRIBUTES = {
     "_getframe", "_current_frames", "__dict__",
 }
 INTROSPECTION_MODULES = {"gc", "inspect", "ctypes", "signal", "threading", "_thread", "multiprocessing",
-                         "subprocess", "runpy", "code", "codeop", "marshal", "builtins", "types", "sys", "pty"}
+                         "subprocess", "runpy", "code", "codeop", "marshal", "builtins", "types", "sys", "pty",
+                         "labkit"}  # labkit: the grader's helpers, not for answers
 _OWN_OBJECTS = {"self", "cls"}
 
 
@@ -33,13 +34,11 @@ def _imported_modules(tree):
 
 
 def hiding_constructs(source):
-    """Lines that hide what they call, e.g. "line 3: exec(...) of text built at run time"."""
-    try:
-        tree = code_scan.parse(source)
-    except code_scan.UnscannableSource as error:
-        return [code_scan.unscannable_finding(error)]
-    if tree is None:
-        return []
+    """Lines that hide what they call, e.g. "line 3: exec(...) runs code built from text"."""
+    return code_scan.findings(source, _hiding_constructs_in)
+
+
+def _hiding_constructs_in(tree):
     modules = _imported_modules(tree)
     found = []
     for node in ast.walk(tree):

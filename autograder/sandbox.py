@@ -51,7 +51,7 @@ MAX_PROCESSES = 4  # bwrap, its init and the runner: student code may not add an
 HIDDEN_PHASE_FINDINGS = {
     "review": "while a hidden check ran, your code did something the grader refuses or flags for review",
     "forbidden": "while a hidden check ran, your code ran library code again or code copied from library source",
-    "kernel": "while a hidden check ran, your code ran the TensorFlow kernel",
+    "kernel": "while a hidden check ran, your code ran the forbidden kernel or routine",
 }
 
 
@@ -207,6 +207,7 @@ class _Attempt:
         self.deadline = deadline
         self.token = secrets.token_hex(16)
         self.pending_probes = list(probes)  # visible checks first, then hidden ones
+        self.requested = None  # the key of the probe request sent last
         self.hidden_phase = False
         self.events = []
         self.findings = []
@@ -456,8 +457,6 @@ class _Attempt:
         if status == "ok":
             return isinstance(event.get("outputs"), dict)
         return status == "start" or isinstance(event.get("error", ""), str)
-
-    requested = None  # the key of the probe request sent last
 
     def _send_next_probe(self):
         """Hand over the next probe request, or the final one; never two at once."""

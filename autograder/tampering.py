@@ -32,12 +32,10 @@ def _watched(path):
 
 def monkeypatches(source):
     """Lines that replace something in a library module, e.g. 'line 2: numpy.allclose'."""
-    try:
-        tree = code_scan.parse(source)
-    except code_scan.UnscannableSource as error:
-        return [code_scan.unscannable_finding(error)]
-    if tree is None:
-        return []
+    return code_scan.findings(source, _monkeypatches_in)
+
+
+def _monkeypatches_in(tree):
     imported = _imports(tree)
 
     def resolve(name):

@@ -50,6 +50,7 @@ REFUSED_ATTACKS = {
     "code_swap": "import labkit.checks\nlabkit.checks.run_probe.__code__ = (lambda *arguments: None).__code__",
     "tmp_space": "for index in range(6):\n    open(f'/tmp/fill{index}', 'wb').write(b'x' * 60_000_000)",
     "scratch_space": "for index in range(6):\n    open(f'/scratch/fill{index}', 'wb').write(b'x' * 60_000_000)",
+    "open_files": "handles = [open('/dev/null') for _ in range(5000)]",
     "shared_memory": "for index in range(3):\n    open(f'/dev/shm/fill{index}', 'wb').write(b'x' * 40_000_000)",
 }
 

@@ -65,20 +65,32 @@ _MAX_FINDINGS = 200
 _JSON_ESCAPES = {**{code: f"\\u{code:04x}" for code in range(32)}, ord('"'): '\\"', ord("\\"): "\\\\"}
 
 
-def normalised_line(line):
+def normalised_line(line, join="".join):
     """A source line without comments and white space, so annotating a copy does not hide it."""
-    code = line.split("#", 1)[0]
-    return "".join(code.split())
+    return join(line.split("#", 1)[0].split())
 
 
-def substantive_lines(text):
-    """The normalised lines of a source text that are long enough to identify it."""
-    return {line for line in map(normalised_line, text.splitlines()) if len(line) >= _SUBSTANTIVE_LENGTH}
+def substantive_lines(text, length=len, normalised=normalised_line, minimum=_SUBSTANTIVE_LENGTH):
+    """The normalised lines of a source text that are long enough to identify it.
+
+    Builtins are bound as defaults: the hook calls this while student code may have patched them.
+    """
+    found = set()
+    for line in text.splitlines():
+        line = normalised(line)
+        if length(line) >= minimum:
+            found.add(line)
+    return found
 
 
 def install(trusted_prefixes, forbidden_kernels, is_lab_file, channel_fd, token):
     """Add the hook for the rest of the process's life. Nothing is returned: nothing can reach it."""
     getframe, write, audit_error = sys._getframe, os.write, PermissionError
+    substantive, escapes = substantive_lines, dict(_JSON_ESCAPES)
+    blocked_prefixes, blocked_events, inspection_events = _BLOCKED_PREFIXES, _BLOCKED_EVENTS, _INSPECTION_EVENTS
+    frame_attributes, function_attributes = _FRAME_ATTRIBUTES, _PROTECTED_FUNCTION_ATTRIBUTES
+    inspecting_names, frame_handing_functions, watched = _INSPECTING_NAMES, _FRAME_HANDING_FUNCTIONS, _WATCHED
+    copied_lines, max_findings = _COPIED_LINES, _MAX_FINDINGS
     isinstance_, len_, str_, type_ = builtins.isinstance, builtins.len, builtins.str, builtins.type
     getattr_, open_, set_, bytes_ = builtins.getattr, builtins.open, builtins.set, builtins.bytes
     trusted_prefixes = tuple(trusted_prefixes)
@@ -88,17 +100,17 @@ def install(trusted_prefixes, forbidden_kernels, is_lab_file, channel_fd, token)
     library_lines = {}  # library file read by student code -> its substantive lines
     reported = set_()
     state = {"busy": False}
-    token_text = '"' + token.translate(_JSON_ESCAPES) + '"'
+    token_text = '"' + token.translate(escapes) + '"'
 
     def is_trusted(filename):
         return filename.startswith(trusted_prefixes) or filename.startswith(("<frozen ", "<setup "))
 
     def emit(kind, message, library_file=None):
-        if (kind, message) in reported or len_(reported) >= _MAX_FINDINGS:
+        if (kind, message) in reported or len_(reported) >= max_findings:
             return
         reported.add((kind, message))
-        file_text = '"' + library_file.translate(_JSON_ESCAPES) + '"' if library_file else "null"
-        line = ('{"event": "finding", "kind": "' + kind + '", "message": "' + message.translate(_JSON_ESCAPES)
+        file_text = '"' + library_file.translate(escapes) + '"' if library_file else "null"
+        line = ('{"event": "finding", "kind": "' + kind + '", "message": "' + message.translate(escapes)
                 + '", "file": ' + file_text + ', "token": ' + token_text + "}\n")
         try:
             write(channel_fd, line.encode("utf-8", "replace"))
@@ -110,7 +122,7 @@ def install(trusted_prefixes, forbidden_kernels, is_lab_file, channel_fd, token)
 
     def hands_frames(code):
         filename = code.co_filename
-        for suffix, name in _FRAME_HANDING_FUNCTIONS:
+        for suffix, name in frame_handing_functions:
             if code.co_name == name and filename.endswith(suffix):
                 return True
         return False
@@ -147,7 +159,7 @@ def install(trusted_prefixes, forbidden_kernels, is_lab_file, channel_fd, token)
             return
         try:
             with open_(path, encoding="utf-8", errors="replace") as source_file:
-                library_lines[path] = substantive_lines(source_file.read())
+                library_lines[path] = substantive(source_file.read())
         except OSError:
             library_lines[path] = set_()
         emit("review", where + ": " + verb + " the library source file " + path)
@@ -174,13 +186,13 @@ def install(trusted_prefixes, forbidden_kernels, is_lab_file, channel_fd, token)
         text = source.decode("utf-8", "replace") if isinstance_(source, bytes_) else source
         if isinstance_(filename, str_) and is_trusted(filename) and not by_import:
             emit("forbidden", where + ": compiles code under the library file name " + filename)
-        lines = substantive_lines(text)
+        lines = substantive(text)
         best_path, best_count = None, 0
         for path, known in library_lines.items():
             count = len_(lines & known)
             if count > best_count:
                 best_path, best_count = path, count
-        if best_count >= _COPIED_LINES:
+        if best_count >= copied_lines:
             emit("forbidden", where + ": runs code copied from the library source file " + best_path, best_path)
         elif not by_import:
             stripped = text.strip()
@@ -189,7 +201,7 @@ def install(trusted_prefixes, forbidden_kernels, is_lab_file, channel_fd, token)
 
     def check_setattr(owner, name, immediate, where):
         owner_file = getattr_(getattr_(owner, "__code__", None), "co_filename", None)
-        if owner_file is not None and name in _PROTECTED_FUNCTION_ATTRIBUTES and is_trusted(owner_file):
+        if owner_file is not None and name in function_attributes and is_trusted(owner_file):
             emit("review", where + ": replaces " + name + " of the library function " + str_(owner.__qualname__))
             raise audit_error("changing " + name + " of a library function is not allowed while grading")
         if immediate and type_(owner) is type_ and is_trusted(getattr_(sys.modules.get(owner.__module__), "__file__",
@@ -207,7 +219,8 @@ def install(trusted_prefixes, forbidden_kernels, is_lab_file, channel_fd, token)
             if is_lab_file(filename):
                 return  # the lab's own code (a probe, a stand-in layer) asked for it
             if not is_trusted(filename):
-                emit("kernel", where_is(frame) + ": ran the TensorFlow kernel " + op_name)
+                what = ": ran the library routine " if "." in op_name else ": ran the TensorFlow kernel "
+                emit("kernel", where_is(frame) + what + op_name)
                 return
             frame = frame.f_back
 
@@ -223,7 +236,7 @@ def install(trusted_prefixes, forbidden_kernels, is_lab_file, channel_fd, token)
             return
         caller_file = caller.f_code.co_filename if caller is not None else ""
         by_import = caller_file.startswith("<frozen importlib")
-        if event in _BLOCKED_EVENTS or event.startswith(_BLOCKED_PREFIXES):
+        if event in blocked_events or event.startswith(blocked_prefixes):
             emit("review", where + ": tried " + event + ", which is not allowed while grading")
             raise audit_error(event + " is not allowed while grading")
         if event == "grader.refuse":
@@ -247,27 +260,27 @@ def install(trusted_prefixes, forbidden_kernels, is_lab_file, channel_fd, token)
             filename = arguments[1] if isinstance_(arguments[1], str_) else ""
             if immediate or (by_import and not is_trusted(filename)):  # importing a file student code wrote
                 check_compile(arguments[0], arguments[1], where, by_import)
-        elif event in _INSPECTION_EVENTS or (event == "object.__getattr__" and arguments[1] in _FRAME_ATTRIBUTES):
+        elif event in inspection_events or (event == "object.__getattr__" and arguments[1] in frame_attributes):
             # Frames and the collector reach the grader's own state (probe requests, the channel).
             names = set_(caller.f_code.co_names) if immediate else ()
-            if (immediate and names & _INSPECTING_NAMES) or received_by_student(caller):
-                what = event if event in _INSPECTION_EVENTS else "." + arguments[1]
+            if (immediate and names & inspecting_names) or received_by_student(caller):
+                what = event if event in inspection_events else "." + arguments[1]
                 emit("review", where + ": inspects the running program (" + what + ")")
                 raise audit_error("inspecting the running program (" + what + ") is not allowed while grading")
         elif event == "object.__setattr__":
             check_setattr(arguments[0], arguments[1], immediate, where)
 
     def hook(event, arguments):
-        if event not in _WATCHED and not event.startswith(_BLOCKED_PREFIXES):
+        if event not in watched and not event.startswith(blocked_prefixes):
             return
         # Cheap tests first: these events are frequent and almost always uninteresting.
         if event == "grader.kernel":
             name = arguments[0]
             if (name.decode("ascii", "replace") if isinstance_(name, bytes_) else name) not in forbidden_kernels:
                 return
-        elif event == "object.__getattr__" and arguments[1] not in _FRAME_ATTRIBUTES:
+        elif event == "object.__getattr__" and arguments[1] not in frame_attributes:
             return
-        elif event == "object.__setattr__" and not (arguments[1] in _PROTECTED_FUNCTION_ATTRIBUTES
+        elif event == "object.__setattr__" and not (arguments[1] in function_attributes
                                                     or type_(arguments[0]) is type_):
             return
         if state["busy"]:

@@ -50,6 +50,42 @@ def install():
     return wrappers
 
 
+def watch_routines(paths):
+    """Wrap library functions and methods named by dotted path (e.g. Keras's private clipping
+    helpers, built from ordinary ops so no kernel tells them apart) so that each call raises a
+    ``grader.kernel`` event with the path; returns the wrappers and the classes changed."""
+    from labkit import checks
+
+    wrappers, classes = [], []
+    for path in paths:
+        owner_path, _, name = path.rpartition(".")
+        try:
+            owner = checks.resolve_symbol(owner_path, {})
+            original = getattr(owner, name)
+        except Exception:  # a path this Keras version lacks: nothing to watch
+            continue
+        wrapper = _wrap_routine(original, path)
+        wrappers.append(wrapper)
+        if isinstance(owner, type):
+            setattr(owner, name, wrapper)
+            classes.append(owner)
+            continue
+        for module in list(sys.modules.values()):
+            for key, value in list(getattr(module, "__dict__", {}).items()):
+                if value is original:
+                    setattr(module, key, wrapper)
+    return wrappers, classes
+
+
+def _wrap_routine(original, path, audit=sys.audit):
+    def watched(*arguments, **keywords):
+        audit("grader.kernel", path)
+        return original(*arguments, **keywords)
+
+    watched.__name__ = watched.__qualname__ = getattr(original, "__name__", "watched")
+    return watched
+
+
 def wrapped_modules():
     """Module and class namespaces holding the wrappers (protected by the integrity snapshot)."""
     from tensorflow.python import pywrap_tfe

@@ -95,6 +95,20 @@ def disable_builtins(paths):
     return files
 
 
+def _from_labkit(value):
+    module = getattr(value, "__module__", None)
+    return isinstance(module, str) and (module == "labkit" or module.startswith("labkit."))
+
+
+def refuse_lab_code_as_answer(symbol, target_object):
+    """An answer must be the student's own: not a labkit function, a wrapper of one, or a class built on one."""
+    candidates = [target_object, getattr(target_object, "func", None), getattr(target_object, "__wrapped__", None)]
+    if isinstance(target_object, type):
+        candidates += list(target_object.__mro__)
+    if any(candidate is not None and _from_labkit(candidate) for candidate in candidates):
+        raise PermissionError(f"`{symbol}` is labkit's own code (the grader's helpers), not your implementation")
+
+
 def error_details(error, describe):
     """What the grader may show of an exception: the full line for visible checks, parts for hidden."""
     frames = []
@@ -147,9 +161,11 @@ class Session:
         trusted |= {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
         trusted = tuple(sorted(path.rstrip(os.sep) + os.sep for path in trusted)) + (labkit_folder, sandboxed_folder)
         guards = concurrency.install() + labkit_guard.install()
-        wrappers = kernels.install() if self.job.get("forbidden_kernels") else []
+        forbidden_kernels = self.job.get("forbidden_kernels", [])
+        wrappers = kernels.install() if any("." not in name for name in forbidden_kernels) else []
+        routines, routine_classes = kernels.watch_routines([name for name in forbidden_kernels if "." in name])
         self.snapshot = integrity.Snapshot()
-        self.snapshot.protect(functions=guards + wrappers)
+        self.snapshot.protect(classes=routine_classes, functions=guards + wrappers + routines)
         if wrappers:
             modules, classes = kernels.wrapped_modules()
             self.snapshot.protect(modules, classes)
@@ -191,6 +207,7 @@ class Session:
             started = time.perf_counter()
             try:
                 target_object = self.resolve_symbol(request["symbol"], self.namespace)
+                refuse_lab_code_as_answer(request["symbol"], target_object)
                 outputs = self.run_probe(request["probe"], target_object, request["arguments"])
                 encoded = self.encode_outputs(outputs)
             except BaseException as error:
