@@ -1,13 +1,15 @@
-"""Module state that probes rely on, snapshotted before student code and restored before each probe.
+"""Module state that probes rely on, snapshotted before student code, restored after every cell and probe.
 
 Why state and not routes: a module attribute can be replaced by assignment, ``setattr``,
 ``vars(module)[...]``, ``module.__dict__.update`` or ``sys.modules`` surgery, and a function
 by swapping its ``__code__``; comparing against a snapshot catches every route at once. The
-snapshot covers the modules a probe's logic depends on: labkit, this sandbox package,
-NumPy, Keras's public API, ``builtins``, ``importlib``; the ``sys.modules`` entries of all of
-them; and, for labkit and the sandbox package, each function's code, defaults and closure
-and each class's attributes. What differs is put back and reported, so the grader can void
-the probe that ran while the state was changed and name what was changed.
+snapshot covers the modules a probe's logic and the runner depend on: labkit, this sandbox
+package, the runner (``__main__``), NumPy, Keras's public API, ``builtins``, ``sys``,
+``importlib``, ``json``, ``signal`` and ``threading``; the ``sys.modules`` entries of all of them;
+for labkit, this package and the runner, each function's code, defaults and closure and each
+class's attributes; and the grader's own wrappers and guards (``protect``). What differs is put
+back and reported, so the grader can void the probe that ran while the state was changed and
+name what was changed.
 
 Keras's internal modules and TensorFlow are left out on purpose: they keep caches in module
 globals that legitimately change while a model runs, and changing them can only alter the
