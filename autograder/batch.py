@@ -1,5 +1,8 @@
 """Grades a folder of submissions: discovery, parallel workers, gradebook, results and log.
 
+The sandbox jobs run in a local thread pool or on a Dask cluster (``workers``); whichever runs
+them, the results are judged and committed in this process.
+
 Accepted layouts: ``<folder>/<student_id>/<lab_id>.ipynb`` and nbgrader's course layout
 ``<course>/submitted/<student_id>/<lab_id>/<lab_id>.ipynb``.
 
@@ -11,7 +14,6 @@ on the grader's side (sandbox, references, disk, a bug) is never a grade: that s
 saved as not graded, with the reason, and retried next time.
 """
 
-import concurrent.futures
 import contextlib
 import dataclasses
 import json
@@ -23,7 +25,8 @@ import tempfile
 
 import tqdm
 
-from autograder import fingerprint, gradebook, grading, interruption, reports, sandbox
+from autograder import fingerprint, gradebook, grading, interruption, reference_cache, reports, sandbox
+from autograder import workers as workers_module
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 STUDENT_ID_RULE = "up to 128 letters, digits and . _ @ -, starting with a letter or digit"
@@ -377,45 +380,46 @@ class _Batch:
         references, failures = {}, {}
         for lab_id in lab_ids:
             try:
-                references[lab_id] = grading.compute_references(self.labs_by_id[lab_id], self.isolation)
+                references[lab_id] = reference_cache.lab_references(self.labs_by_id[lab_id], self.isolation)
             except Exception as error:  # ReferenceComputationError, or a bug: that lab waits, the others go on
                 failures[lab_id] = _failure_reason(error)
         return references, failures
 
-    def grade(self, to_grade, workers, progress):
-        """Grade in a thread pool and commit each result here, in the main thread, as it comes."""
+    def grade(self, to_grade, engine, progress):
+        """Run the jobs on the engine (workers.LocalEngine or DaskEngine) and commit each result here, in the
+        main thread, as soon as it is in."""
         references, failures = self.references(sorted({item.lab_id for item in to_grade}))
         bar = tqdm.tqdm(total=len(to_grade), desc="grading", unit="notebook", disable=not progress)
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
         try:
             for item in to_grade:
                 if item.lab_id in failures:
                     self.commit(self.not_graded(item, failures[item.lab_id]))
                     bar.update(1)
-            futures = {
-                pool.submit(grading.grade_notebook, self.labs_by_id[item.lab_id], item.path, item.student_id,
-                            references[item.lab_id], self.isolation): item
-                for item in to_grade
-                if item.lab_id in references
-            }
-            for future in concurrent.futures.as_completed(futures):
-                item = futures[future]
+            for item in to_grade:
+                if item.lab_id in references:
+                    engine.submit(item, self.labs_by_id[item.lab_id], references[item.lab_id], self.isolation,
+                                  self.fingerprints[item])
+            for item, outcome in engine.completed():
                 try:
-                    result = dataclasses.replace(future.result(), fingerprint=self.fingerprints[item])
+                    if isinstance(outcome, Exception):
+                        raise outcome
+                    result = dataclasses.replace(outcome, fingerprint=self.fingerprints[item])
                 except Exception as error:  # a bug on the trusted side costs this submission, not the batch
                     result = self.not_graded(item, _failure_reason(error))
                 self.commit(result)
                 bar.update(1)
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)  # on interruption: nothing new starts
+            engine.stop()  # on interruption: nothing new starts
             bar.close()
 
 
 def grade_folder(submissions, labs, output_folder, workers=1, isolation="auto", progress=True,
-                 allow_unsandboxed=False, force=False, skipped_folders=()):
+                 allow_unsandboxed=False, force=False, skipped_folders=(), engine=None):
     """Grade submissions into output_folder/{gradebook.db, results/, grading.log}; returns BatchResults.
 
-    Before anything is written, raises sandbox.SandboxUnavailableError when the sandbox cannot
+    The sandbox jobs run on engine (an open workers.DaskEngine, say), by default in a pool of
+    `workers` threads here; either way, every result is judged and committed here. Before
+    anything is written, raises sandbox.SandboxUnavailableError when the sandbox cannot
     run (unless allow_unsandboxed) and ValueError when the output cannot be written. Submissions
     graded before from the same fingerprint are skipped unless force. SIGINT or SIGTERM raises
     interruption.BatchInterrupted, with everything committed so far kept.
@@ -435,17 +439,19 @@ def grade_folder(submissions, labs, output_folder, workers=1, isolation="auto", 
     output_folder.mkdir(parents=True, exist_ok=True)
     results_folder = output_folder / "results"
     database_path = output_folder / "gradebook.db"
+    engine = engine if engine is not None else workers_module.LocalEngine(workers)
     with interruption.Interruption() as signals, gradebook.open_gradebook(database_path) as book:
         results_folder.mkdir(exist_ok=True)
         _remove_leftover_temporaries(results_folder)
         with open(output_folder / "grading.log", "a", encoding="utf-8", errors="backslashreplace") as log_file:
-            header = [f"batch started: {len(submissions)} submissions, isolation: {isolation}"]
+            header = [f"batch started: {len(submissions)} submissions, isolation: {isolation}, "
+                      f"sandbox jobs on: {engine.description}"]
             header += [UNSANDBOXED_WARNING] if isolation != "bwrap" else []
             _append_log(log_file, header + list(skipped_folders))
             batch = _Batch(labs_by_id, book, results_folder, log_file, signals, isolation)
             try:
                 batch.register_labs(lab_ids)
-                batch.grade(batch.select(submissions, force), workers, progress)
+                batch.grade(batch.select(submissions, force), engine, progress)
             except interruption.BatchInterrupted as interrupted:
                 interrupted.results = batch.results()
                 _append_log(log_file, [f"batch interrupted: {interrupted.results.progress_line()}"])

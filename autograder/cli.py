@@ -12,23 +12,28 @@ import pathlib
 import signal
 import sys
 
-from autograder import batch, interruption, lab as lab_module, mutation, release, reports, sandbox
+# The commands import what they use, so that `--help` and the start of `grade` stay fast.
+from autograder import interruption, sandbox
 
 EXIT_NOT_GRADED = 3
 
 
 def _labs(solutions, wanted):
-    labs = lab_module.find_labs(solutions)
+    """The labs asked for (default: all), reading only their source notebooks."""
+    from autograder import lab as lab_module
+
+    paths = lab_module.find_lab_paths(solutions)
     if wanted:
-        known = {lab.lab_id for lab in labs}
-        missing = sorted(set(wanted) - known)
+        missing = sorted(set(wanted) - set(paths))
         if missing:
-            raise SystemExit(f"unknown lab(s) {missing}; labs in {solutions}/: {sorted(known)}")
-        labs = [lab for lab in labs if lab.lab_id in wanted]
-    return labs
+            raise SystemExit(f"unknown lab(s) {missing}; labs in {solutions}/: {sorted(paths)}")
+        paths = {lab_id: path for lab_id, path in paths.items() if lab_id in wanted}
+    return [lab_module.load_lab(path) for path in paths.values()]
 
 
 def command_release(arguments):
+    from autograder import release
+
     ids = arguments.labs or release.lab_ids(arguments.solutions)
     for lab_id in ids:
         target = release.release_lab(lab_id, arguments.solutions, arguments.labs_folder)
@@ -37,6 +42,8 @@ def command_release(arguments):
 
 
 def command_grade(arguments):
+    from autograder import batch, reports
+
     labs = _labs(arguments.solutions, arguments.lab)
     discovery = batch.discover_submissions(arguments.submissions, [lab.lab_id for lab in labs])
     for message in discovery.skipped:
@@ -45,10 +52,13 @@ def command_grade(arguments):
         print(f"no submissions found in {arguments.submissions} (expected <student>/<lab_id>.ipynb "
               "or nbgrader's submitted/<student>/<lab_id>/<lab_id>.ipynb)", file=sys.stderr)
         return 1
-    results = batch.grade_folder(discovery.submissions, labs, arguments.output, arguments.workers,
-                                 arguments.isolation, progress=not arguments.quiet,
-                                 allow_unsandboxed=arguments.allow_unsandboxed, force=arguments.force,
-                                 skipped_folders=discovery.skipped)
+    from autograder import workers  # distributed itself is imported only for --scheduler or --cluster
+
+    with workers.open_engine(arguments.workers, arguments.scheduler, arguments.cluster) as engine:
+        results = batch.grade_folder(discovery.submissions, labs, arguments.output, arguments.workers,
+                                     arguments.isolation, progress=not arguments.quiet,
+                                     allow_unsandboxed=arguments.allow_unsandboxed, force=arguments.force,
+                                     skipped_folders=discovery.skipped, engine=engine)
     print(reports.summary_table(results))
     print(results.progress_line())
     print(f"gradebook: {pathlib.Path(arguments.output) / 'gradebook.db'}; "
@@ -64,18 +74,24 @@ def command_grade(arguments):
 
 
 def command_export(arguments):
+    from autograder import batch
+
     path = batch.export_csv(arguments.output, arguments.csv)
     print(f"wrote {path}")
     return 0
 
 
 def command_feedback(arguments):
+    from autograder import batch
+
     paths = batch.write_all_feedback(arguments.output, arguments.feedback)
     print(f"wrote {len(paths)} feedback files under {pathlib.Path(paths[0]).parent.parent if paths else '-'}")
     return 0
 
 
 def command_mutants(arguments):
+    from autograder import mutation
+
     survivors = 0
     for path in arguments.files:
         lab_id, _ = mutation.load_mutants(path)
@@ -120,6 +136,13 @@ def build_parser():
     grade_command.add_argument("--force", action="store_true",
                                help="grade everything again (default: skip submissions graded before and unchanged)")
     grading_options(grade_command)
+    scale_out = grade_command.add_mutually_exclusive_group()
+    scale_out.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                           help="run the sandbox jobs on the workers of an existing Dask cluster; verdicts, "
+                                "gradebook and feedback stay here (see docs/scale-out.md)")
+    scale_out.add_argument("--cluster", metavar="local:N",
+                           help="start a Dask cluster of N worker processes on this machine for the batch "
+                                "(instead of --workers threads) and close it afterwards")
     grade_command.set_defaults(handler=command_grade)
 
     export_command = commands.add_parser("export", help="write the CSV of part scores")
@@ -149,6 +172,8 @@ def _exit_interrupted(interrupted):
     """Say what was done, stop the sandboxes still running and leave at once (without waiting for them)."""
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, signal.SIG_IGN)  # a second Ctrl-C must not skip stopping the sandboxes
+    from autograder import batch
+
     done = interrupted.results if interrupted.results is not None else batch.BatchResults()
     print(f"interrupted by {signal.Signals(interrupted.signal_number).name}: stopped cleanly after "
           f"{done.progress_line()}; everything committed is kept. Run the same command again to resume.",
@@ -165,6 +190,6 @@ def main(argv=None):
         return arguments.handler(arguments)
     except interruption.BatchInterrupted as interrupted:
         _exit_interrupted(interrupted)
-    except (ValueError, lab_module.LabDefinitionError, sandbox.SandboxUnavailableError) as error:
+    except (ValueError, sandbox.SandboxUnavailableError) as error:  # lab.LabDefinitionError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 2

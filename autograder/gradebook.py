@@ -8,8 +8,11 @@ Only this trusted process opens the database; the sandbox cannot see it.
 
 import contextlib
 import os
+import pathlib
+import secrets
 import sys
 
+import sqlalchemy
 from nbgrader import api as nbgrader_api
 
 
@@ -20,11 +23,55 @@ def ensure_alembic_on_path():
         os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
 
 
+def nbgrader_schema_head():
+    """The newest revision of nbgrader's database schema, read from its migration scripts in this process.
+
+    It is what `alembic heads` prints: nbgrader starts that command (about 2 s) for every new gradebook.
+    """
+    from alembic import script as alembic_script
+    from nbgrader import dbutil
+
+    heads = alembic_script.ScriptDirectory(dbutil.ALEMBIC_DIR).get_heads()
+    if len(heads) != 1:
+        raise ValueError(f"nbgrader's migrations in {dbutil.ALEMBIC_DIR} have {len(heads)} heads {heads}, "
+                         "not one; reinstall nbgrader")
+    return heads[0]
+
+
+def create_gradebook(database_path):
+    """Create an empty nbgrader gradebook where there is none: nbgrader's tables, stamped with the schema head.
+
+    What nbgrader's Gradebook does for a new file, without its `alembic heads` process; the file is
+    built beside database_path and linked into place, so it appears complete or not at all.
+    """
+    database_path = pathlib.Path(database_path)
+    head = nbgrader_schema_head()
+    temporary = database_path.with_name(f".{database_path.name}.{secrets.token_hex(8)}.tmp")
+    engine = sqlalchemy.create_engine(f"sqlite:///{temporary}")
+    try:
+        with engine.begin() as connection:
+            nbgrader_api.Base.metadata.create_all(bind=connection)
+            connection.execute(sqlalchemy.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            connection.execute(sqlalchemy.text("INSERT INTO alembic_version (version_num) VALUES (:head)"),
+                               {"head": head})
+        engine.dispose()
+        try:
+            os.link(temporary, database_path)  # never replaces a gradebook made meanwhile
+        except FileExistsError:
+            pass
+    finally:
+        engine.dispose()
+        temporary.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def open_gradebook(database_path):
-    """An nbgrader Gradebook on an SQLite file, closed afterwards; ValueError when it cannot be opened."""
+    """An nbgrader Gradebook on an SQLite file (created when missing), closed afterwards; ValueError when it
+    cannot be opened."""
     ensure_alembic_on_path()
     try:
+        if not os.path.lexists(database_path):
+            create_gradebook(database_path)
         gradebook = nbgrader_api.Gradebook(f"sqlite:///{database_path}")
     except Exception as error:  # not a database, a newer schema, a locked file, ...
         message = f"the gradebook {database_path} could not be opened ({type(error).__name__}: {error})"

@@ -213,19 +213,36 @@ def _static_notes_and_review(program):
     return notes, hidden_calls
 
 
-def grade_notebook(lab, notebook_path, student_id, references, isolation="bwrap"):
-    """Grade one student's notebook for one lab; never raises for anything the student did.
+@dataclasses.dataclass
+class PreparedSubmission:
+    """One submission made ready for the sandbox: its program, the trusted scans' notes and the job.
 
-    A failure of the grading machinery itself (the sandbox did not start) gives a result with
-    status "not_graded" and the reason, which must never be recorded as a grade.
+    Only `job` (a plain JSON-able dict) leaves this process; the program and the scans stay here,
+    where the verdicts are made. `result` is set instead of `job` when there is nothing to run
+    (an unreadable notebook): it is already final.
     """
+
+    student_id: str
+    lab_id: str
+    program: object  # submission.Program: the student's cells as the grader read them
+    notes: list  # tampering, structure and monkeypatching notes
+    hidden_calls: list  # code that hides what it calls: reviewed, the score is kept
+    job: dict = None
+    result: SubmissionResult = None
+    seconds: float = 0.0  # spent preparing, counted in the result's seconds
+
+
+def prepare_submission(lab, notebook_path, student_id):
+    """Read a notebook and build its sandbox job; trusted work only, no student code runs here."""
     started = time.monotonic()
     program = submission.build_program(lab, notebook_path)
     if not program.readable:
         parts = [PartResult(part.grade_id, 0.0, part.points, [], ["the notebook could not be read"])
                  for part in lab.parts]
-        return SubmissionResult(student_id, lab.lab_id, parts, program.notes, [], {}, "", "none",
-                                round(time.monotonic() - started, 2))
+        result = SubmissionResult(student_id, lab.lab_id, parts, program.notes, [], {}, "", "none",
+                                  round(time.monotonic() - started, 2))
+        return PreparedSubmission(student_id, lab.lab_id, program, list(program.notes), [], result=result,
+                                  seconds=time.monotonic() - started)
     static_notes, hidden_calls = _static_notes_and_review(program)
     notes = list(program.notes) + static_notes
     requests = [_probe_request(graded, graded.check.target) for graded in lab.all_checks()]
@@ -237,37 +254,65 @@ def grade_notebook(lab, notebook_path, student_id, references, isolation="bwrap"
         "forbidden_kernels": _all_kernels(lab),
         "environment": GRADING_ENVIRONMENT,
     }
-    result = sandbox.run_job(job, lab.limits, isolation)
-    if result.infrastructure_error:
-        return _not_graded(lab, student_id, result.infrastructure_error, started, notes)
-    observed = findings.interpret(lab, program, result)
+    return PreparedSubmission(student_id, lab.lab_id, program, notes, hidden_calls, job=job,
+                              seconds=time.monotonic() - started)
+
+
+def judge_submission(lab, prepared, job_result, references):
+    """Score a prepared submission from what its sandbox job returned; every verdict is made here.
+
+    A job whose sandbox failed (job_result.infrastructure_error) gives a "not_graded" result
+    with the reason: a failure of the grader's machinery is never a grade.
+    """
+    if prepared.result is not None:
+        return prepared.result
+    program, student_id = prepared.program, prepared.student_id
+    started = time.monotonic() - prepared.seconds - job_result.seconds  # seconds: preparing, sandbox, judging
+    if job_result.infrastructure_error:
+        return _not_graded(lab, student_id, job_result.infrastructure_error, started, prepared.notes)
+    observed = findings.interpret(lab, program, job_result)
     parts = []
     for part in lab.parts:
         verdict = observed[part.grade_id]
         check_results = [
-            _judge(graded, result.probes.get(graded.key, {"error": "the check did not run", "missing": True}), references[graded.key],
-                   program, verdict.voided_keys.get(graded.key))
+            _judge(graded, job_result.probes.get(graded.key, {"error": "the check did not run", "missing": True}),
+                   references[graded.key], program, verdict.voided_keys.get(graded.key))
             for graded in part.checks
         ]
         problems = _forbidden_problems(lab, program, {graded.check.target for graded in part.checks})
         problems += verdict.problems
-        review = verdict.review + [f"code that hides what it calls: {use}" for use in hidden_calls]
+        review = verdict.review + [f"code that hides what it calls: {use}" for use in prepared.hidden_calls]
         passed = all(item.passed for item in check_results) and not problems
         parts.append(PartResult(part.grade_id, part.points if passed else 0.0, part.points, check_results, problems,
                                 review))
     cell_errors = {
         program.cells[index]["label"]: status
-        for index, status in sorted(result.cells.items())
+        for index, status in sorted(job_result.cells.items())
         if status != "ok"
     }
     return SubmissionResult(
         student_id=student_id,
         lab_id=lab.lab_id,
         parts=parts,
-        notes=notes,
-        incidents=result.incidents,
+        notes=prepared.notes,
+        incidents=job_result.incidents,
         cell_errors=cell_errors,
-        output=result.output,
-        isolation=result.isolation,
+        output=job_result.output,
+        isolation=job_result.isolation,
         seconds=round(time.monotonic() - started, 2),
     )
+
+
+def grade_notebook(lab, notebook_path, student_id, references, isolation="bwrap"):
+    """Grade one student's notebook for one lab; never raises for anything the student did.
+
+    Prepares the job here, runs it in the sandbox and judges its outputs here (the Dask engine
+    runs the same three steps with the sandbox on a worker). A failure of the grading machinery
+    itself (the sandbox did not start) gives a result with status "not_graded" and the reason,
+    which must never be recorded as a grade.
+    """
+    prepared = prepare_submission(lab, notebook_path, student_id)
+    if prepared.result is not None:
+        return prepared.result
+    job_result = sandbox.run_job(prepared.job, lab.limits, isolation)
+    return judge_submission(lab, prepared, job_result, references)

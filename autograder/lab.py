@@ -173,9 +173,12 @@ def load_lab(source_path):
     )
 
 
+def find_lab_paths(solutions_directory):
+    """lab_id -> source notebook of every lab in a solutions folder (solutions/<lab_id>/<lab_id>.ipynb), by id."""
+    notebooks = sorted(pathlib.Path(solutions_directory).glob("*/*.ipynb"))
+    return {path.parent.name: path for path in notebooks if path.stem == path.parent.name}
+
+
 def find_labs(solutions_directory):
     """Every lab in a solutions folder: solutions/<lab_id>/<lab_id>.ipynb, sorted by id."""
-    solutions_directory = pathlib.Path(solutions_directory)
-    notebooks = sorted(solutions_directory.glob("*/*.ipynb"))
-    notebooks = [path for path in notebooks if path.stem == path.parent.name]
-    return [load_lab(path) for path in notebooks]
+    return [load_lab(path) for path in find_lab_paths(solutions_directory).values()]

@@ -19,6 +19,7 @@ from autograder import gradebook
 
 def _nbgrader(solutions_directory, release_directory, database_path):
     gradebook.ensure_alembic_on_path()
+    gradebook.create_gradebook(database_path)  # made here, without the process nbgrader starts for a new one
     solutions_directory = pathlib.Path(solutions_directory).resolve()
     release_directory = pathlib.Path(release_directory).resolve()
     config = traitlets.config.Config()

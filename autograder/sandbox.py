@@ -8,8 +8,14 @@ wherever the project, its virtualenv and the submissions live (``/tmp`` included
 private ``/tmp`` is mounted first, the interpreter on top of it). Inside, the runner adds a
 process filter, an audit hook and state restoration (see ``autograder.sandboxed``).
 
+Sandboxes are warm: each runs the fork runner (``autograder.sandboxed.server``), which imports
+Keras once and forks a child per job; ``SERVERS`` keeps the sandboxes whose last job ended
+cleanly, keyed by how they were started, and any other is stopped. Why successive children
+cannot reach one another is explained in the fork runner's docstring.
+
 The watchdog here enforces a time limit per cell and per probe, a total time limit, memory
-(resident memory of the process tree; the in-memory folders are bounded by their sizes),
+(resident memory of the process tree, the fork runner's own excepted; the in-memory folders are
+bounded by their sizes),
 thread and process counts, and an output cap. When the process dies or is killed in the
 middle of a cell or probe, that item is recorded as failed and the job restarts without it,
 so a hang or crash costs only the points that depend on it.
@@ -20,6 +26,8 @@ never reports ready is an infrastructure fault (``JobResult.infrastructure_error
 student's grade: student code only runs after that point.
 """
 
+import atexit
+import contextlib
 import dataclasses
 import functools
 import json
@@ -32,19 +40,22 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import psutil
 
 import labkit
 
-RUNNER_MODULE = "autograder.sandboxed.runner"
+RUNNER_MODULE = "autograder.sandboxed.server"  # the fork runner: Keras imported once, a child per job
 SANDBOXED_PATH = pathlib.Path(__file__).with_name("sandboxed")
 PACKAGE_INIT_PATH = pathlib.Path(__file__).with_name("__init__.py")
 LABKIT_PATH = pathlib.Path(labkit.__file__).parent
 SHARED_MEMORY_MEGABYTES = 64
 SANDBOX_USER_ID = 65534  # "nobody": no file of the host belongs to it
-MAX_PROCESSES = 4  # bwrap, its init and the runner: student code may not add any (the process filter denies it)
+MAX_PROCESSES = 4  # bwrap, its init and the job's child (the fork runner is not counted): student code adds none
+IDLE_SERVERS = 4  # warm sandboxes kept between jobs (each holds an imported TensorFlow, a few hundred MB)
+SERVER_EXIT_SECONDS = 20.0  # after a job's last result: the fork runner empties the writable folders, then reports
 
 
 # What is kept of a finding made while a hidden check ran (see _Attempt._keep_finding).
@@ -99,6 +110,9 @@ class JobResult:
     forged_events: int = 0  # channel events without this attempt's token (written by student code)
     infrastructure_error: str = ""  # the sandbox itself failed: the submission must not be graded
     protections: list = dataclasses.field(default_factory=list)
+    # Seconds of the first attempt: "start" (to the child's ready: a new sandbox imports Keras, a warm
+    # one only forks), "cells", "probes"; "warm" says whether a warm sandbox was reused.
+    timings: dict = dataclasses.field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=None)
@@ -123,6 +137,27 @@ def bwrap_available():
     return bwrap_problem() is None
 
 
+SYSTEM_PATHS = ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc")
+
+
+def shown_paths():
+    """(host path, path inside) of everything of the host the sandbox shows, read-only, to student code."""
+    paths = [(path, path) for path in SYSTEM_PATHS if os.path.exists(path)]
+    paths += [(path, path) for path in sorted({sys.base_prefix, sys.prefix,
+                                               os.path.dirname(os.path.realpath(sys.executable))})]
+    return paths + [
+        (str(LABKIT_PATH), "/sandbox/lib/labkit"),
+        (str(PACKAGE_INIT_PATH), "/sandbox/lib/autograder/__init__.py"),
+        (str(SANDBOXED_PATH), "/sandbox/lib/autograder/sandboxed"),
+    ]
+
+
+def shown_to_students(path):
+    """True when student code in the sandbox could read path (it lies in something the sandbox shows)."""
+    resolved = pathlib.Path(os.path.realpath(path))
+    return any(resolved.is_relative_to(os.path.realpath(host_path)) for host_path, _ in shown_paths())
+
+
 def _bwrap_command(limits, program):
     """The bwrap command line: private in-memory /tmp first, then read-only system and interpreter."""
     scratch_bytes = str(limits.scratch_megabytes * 1024 * 1024)
@@ -131,20 +166,18 @@ def _bwrap_command(limits, program):
     command = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_USER_ID),
                "--gid", str(SANDBOX_USER_ID), "--cap-drop", "ALL", "--die-with-parent", "--new-session",
                "--perms", "1777", "--size", scratch_bytes, "--tmpfs", "/tmp"]
-    for system_path in ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc"):
-        if os.path.exists(system_path):
-            command += ["--ro-bind", system_path, system_path]
-    for python_path in sorted({sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))}):
-        command += ["--ro-bind", python_path, python_path]
+    for host_path, inside_path in shown_paths():
+        command += ["--ro-bind", host_path, inside_path]
     command += [
-        "--ro-bind", str(LABKIT_PATH), "/sandbox/lib/labkit",
-        "--ro-bind", str(PACKAGE_INIT_PATH), "/sandbox/lib/autograder/__init__.py",
-        "--ro-bind", str(SANDBOXED_PATH), "/sandbox/lib/autograder/sandboxed",
         "--perms", "1777", "--size", scratch_bytes, "--tmpfs", "/scratch",
         "--proc", "/proc",
         "--dev", "/dev",
         "--perms", "1777", "--size", str(SHARED_MEMORY_MEGABYTES * 1024 * 1024), "--tmpfs", "/dev/shm",
         "--chdir", "/scratch",
+        # The root and /dev are bwrap's own in-memory folders, writable by the sandbox's user: made
+        # read-only, so /scratch, /tmp and /dev/shm are all a job can write (and the fork runner empties).
+        "--remount-ro", "/dev",
+        "--remount-ro", "/",
     ]
     return command + list(program)
 
@@ -160,6 +193,13 @@ def _child_environment(scratch_inside, extra):
         "KERAS_HOME": f"{scratch_inside}/.keras",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "LANG": "C.UTF-8",
+        # One thread per operation: jobs run side by side instead of fighting over cores (measured:
+        # 4 lab-05 jobs on 2 workers took 36 s instead of 52 s), and results do not depend on the
+        # host's core count. Two inter-op threads keep ops that wait on one another from stalling.
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "2",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
     }
     environment.update(extra)
     return environment
@@ -180,10 +220,13 @@ def _limit_resources(memory_bytes, file_bytes, open_files):
     return apply
 
 
-def _tree_usage(process):
-    """(resident memory in bytes, threads, processes) of a process and all its descendants."""
+def _tree_usage(process, exclude=None):
+    """(resident memory in bytes, threads, processes) of a process and all its descendants.
+
+    exclude: the fork runner's pid, whose imported libraries its child shares (and is charged for).
+    """
     try:
-        members = [process] + process.children(recursive=True)
+        members = [member for member in [process] + process.children(recursive=True) if member.pid != exclude]
     except psutil.Error:
         return 0, 0, 0
     memory = threads = 0
@@ -195,6 +238,178 @@ def _tree_usage(process):
         except psutil.Error:
             pass
     return memory, threads, len(members)
+
+
+def _server_pid_on_host(root, pid_inside):
+    """The host pid of the process of the tree whose pid in its own namespace is pid_inside."""
+    try:
+        members = [root] + root.children(recursive=True)
+    except psutil.Error:
+        return None
+    for member in members:
+        try:
+            with open(f"/proc/{member.pid}/status", encoding="ascii", errors="replace") as status:
+                for line in status:
+                    if line.startswith("NSpid:") and line.split()[-1] == str(pid_inside):
+                        return member.pid
+        except OSError:
+            continue
+    return None
+
+
+class _Server:
+    """A warm sandbox: the fork runner with Keras imported, forking one child per job.
+
+    Pipes: standard input (jobs and probe requests, read by the children only), the results
+    channel (events of the children, each with its job's token), the control pipe (written by
+    the fork runner alone: "server_ready", and "exited" once a child is gone and the writable
+    folders are empty), and standard output (what student code prints).
+    """
+
+    def __init__(self, limits, isolation, environment):
+        self.isolation = isolation
+        self.scratch = None
+        self.channel_fd = self.control_fd = None
+        self.ready = False
+        self.host_pid = None
+        self.control_pending = b""
+        program = [sys.executable, "-m", RUNNER_MODULE]
+        if isolation == "bwrap":
+            command = _bwrap_command(limits, program)
+            child_environment = _child_environment("/scratch", environment)
+            working_folder = None
+            wipe = ["/scratch", "/tmp", "/dev/shm"]
+        else:
+            self.scratch = pathlib.Path(tempfile.mkdtemp(prefix="labkit-unsandboxed-"))
+            command = program
+            child_environment = _child_environment(str(self.scratch), environment)
+            working_folder = str(self.scratch)
+            wipe = [str(self.scratch)]
+        channel_read, channel_write = os.pipe()
+        control_read, control_write = os.pipe()
+        try:
+            memory_bytes = limits.memory_megabytes * 1024 * 1024
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(channel_write, control_write),
+                env=child_environment,
+                cwd=working_folder,
+                start_new_session=True,
+                preexec_fn=_limit_resources(memory_bytes * 4, 64 * 1024 * 1024, limits.open_files),
+            )
+        except BaseException:
+            for descriptor in (channel_read, control_read):
+                os.close(descriptor)
+            self._remove_scratch()
+            raise
+        finally:
+            os.close(channel_write)
+            os.close(control_write)
+        self.channel_fd, self.control_fd = channel_read, control_read
+        config = {"channel_fd": channel_write, "control_fd": control_write, "wipe": wipe}
+        self.write(json.dumps(config) + "\n")
+
+    def write(self, line):
+        """Send a line to standard input; a dead process is noticed by whoever watches it."""
+        try:
+            self.process.stdin.write(line.encode())
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def read_control(self, data):
+        """Control events in data (complete lines only), as dicts."""
+        self.control_pending += data
+        *lines, self.control_pending = self.control_pending.split(b"\n")
+        events = []
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                events.append(event)
+        return events
+
+    def note_ready(self, event):
+        """The fork runner has Keras loaded; find it on the host so that its own memory is not charged to jobs."""
+        self.ready = True
+        self.host_pid = _server_pid_on_host(psutil.Process(self.process.pid), event.get("pid"))
+
+    def close(self):
+        """Stop the whole sandbox and free its pipes and folders."""
+        _Attempt._kill(self.process)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError, ValueError):
+                if stream:
+                    stream.close()
+        for descriptor in (self.channel_fd, self.control_fd):
+            if descriptor is not None:
+                with contextlib.suppress(OSError):
+                    os.close(descriptor)
+        self.channel_fd = self.control_fd = None
+        self._remove_scratch()
+
+    def _remove_scratch(self):
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class _ServerPool:
+    """Warm sandboxes waiting for their next job, by how they were started (command, limits, environment)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.idle = []  # (key, server), oldest first
+
+    @staticmethod
+    def key(limits, isolation, environment):
+        program = [sys.executable, "-m", RUNNER_MODULE]
+        command = _bwrap_command(limits, program) if isolation == "bwrap" else program
+        return (isolation, tuple(command), tuple(sorted(environment.items())), limits.memory_megabytes,
+                limits.open_files, limits.scratch_megabytes)
+
+    def acquire(self, limits, isolation, environment):
+        """An idle server started the same way, or a new one (OSError when it cannot start)."""
+        key = self.key(limits, isolation, environment)
+        with self.lock:
+            for position, (idle_key, server) in enumerate(self.idle):
+                if idle_key == key:
+                    del self.idle[position]
+                    if server.alive():
+                        return key, server
+                    server.close()
+                    break
+        return key, _Server(limits, isolation, environment)
+
+    def release(self, key, server):
+        """Keep a server whose last job ended cleanly; beyond IDLE_SERVERS the oldest are stopped."""
+        with self.lock:
+            self.idle.append((key, server))
+            excess, self.idle = self.idle[:-IDLE_SERVERS], self.idle[-IDLE_SERVERS:]
+        for _, old in excess:
+            old.close()
+
+    def close_all(self):
+        """Stop every idle server (at exit, and in tests that need a fresh start)."""
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for _, server in idle:
+            server.close()
+
+
+SERVERS = _ServerPool()
+atexit.register(SERVERS.close_all)
 
 
 class _Attempt:
@@ -226,110 +441,118 @@ class _Attempt:
         self.output = bytearray()
         self.output_dropped = 0
         self.process = None
+        self.server = None
+        self._pending = b""
+        self._had_data = False
+        self.marks = {}  # event -> monotonic time ("sent": the job was handed over)
+        self.warm = False
 
     def run(self):
-        read_fd, write_fd = os.pipe()
-        scratch = None
+        """Hand the job to a warm sandbox (or a new one) and watch it; keep the sandbox only if all went well."""
+        key, server = SERVERS.acquire(self.limits, self.isolation, self.job.get("environment", {}))
+        self.server = server
+        self.process = server.process
+        self.warm = server.ready
+        clean = False
+        self.marks["sent"] = time.monotonic()
         try:
-            job_line = json.dumps(dict(self.job, channel_fd=write_fd, token=self.token)) + "\n"
-            program = [sys.executable, "-m", RUNNER_MODULE]
-            if self.isolation == "bwrap":
-                command = _bwrap_command(self.limits, program)
-                environment = _child_environment("/scratch", self.job.get("environment", {}))
-                working_folder = None
-            else:
-                scratch = pathlib.Path(tempfile.mkdtemp(prefix="labkit-unsandboxed-"))
-                command = program
-                environment = _child_environment(str(scratch), self.job.get("environment", {}))
-                working_folder = str(scratch)
-            memory_bytes = self.limits.memory_megabytes * 1024 * 1024
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                pass_fds=(write_fd,),
-                env=environment,
-                cwd=working_folder,
-                start_new_session=True,
-                preexec_fn=_limit_resources(memory_bytes * 4, 64 * 1024 * 1024, self.limits.open_files),
-            )
-            os.close(write_fd)
-            write_fd = None
-            self.process = process
-            self._write(job_line)
-            self._watch(process, read_fd, memory_bytes)
-            if process.stdin and not process.stdin.closed:
-                try:
-                    process.stdin.close()
-                except OSError:
-                    pass
+            server.write(json.dumps(dict(self.job, token=self.token)) + "\n")
+            clean = self._watch(server)
         finally:
-            if write_fd is not None:
-                os.close(write_fd)
-            os.close(read_fd)
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
+            if clean:
+                SERVERS.release(key, server)
+            else:
+                server.close()
 
     def _write(self, line):
-        try:
-            self.process.stdin.write(line.encode())
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            pass  # the process died; the watcher records why
+        self.server.write(line)
 
-    def _watch(self, process, read_fd, memory_bytes):
+    def timings(self):
+        """Seconds from handing over the job to the child's ready, then of the cells and the probes."""
+        marks = self.marks
+        spans = {"start": ("sent", "ready"), "cells": ("ready", "cells_done"), "probes": ("cells_done", "done")}
+        timings = {name: round(marks[end] - marks[begin], 3) for name, (begin, end) in spans.items()
+                   if begin in marks and end in marks}
+        return dict(timings, warm=self.warm)
+
+    def _watch(self, server):
+        """Follow events, output and the control pipe until the child has exited; True when it ended cleanly."""
+        process = server.process
         selector = selectors.DefaultSelector()
-        selector.register(read_fd, selectors.EVENT_READ, "events")
+        selector.register(server.channel_fd, selectors.EVENT_READ, "events")
         selector.register(process.stdout, selectors.EVENT_READ, "output")
-        pending = b""
-        open_streams = 2
+        selector.register(server.control_fd, selectors.EVENT_READ, "control")
+        self._pending = b""
         watched = psutil.Process(process.pid)
         launched = time.monotonic()
         last_usage_check = 0.0
         exited_at = None
-        while open_streams:
-            for key, _ in selector.select(timeout=0.2):
-                data = os.read(key.fileobj if isinstance(key.fileobj, int) else key.fileobj.fileno(), 65536)
-                if not data:
-                    selector.unregister(key.fileobj)
-                    open_streams -= 1
-                elif key.data == "output":
-                    self._keep_output(data)
-                else:
-                    pending += data
-                    if len(pending) > 50_000_000:
-                        self._stop(process, "the results channel was flooded")
-                        pending = b""
-                    *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        try:
-                            self._handle(line)
-                        except Exception:  # an event shaped to break the grader is the student's, not ours
-                            self.forged_events += 1
+        exit_status = None
+        done_at = None
+        while exit_status is None:
+            exit_status = self._read_ready(selector, server, timeout=0.2)
             now = time.monotonic()
+            if self.done and done_at is None:
+                done_at = now
+            if exit_status is not None:
+                break
             if self.stop_reason is None:
                 self._check_time(process, now, launched)
             if self.stop_reason is None and now - last_usage_check > 0.5:
                 last_usage_check = now
-                self._check_usage(process, watched, memory_bytes)
+                self._check_usage(process, watched, memory_bytes=self.limits.memory_megabytes * 1024 * 1024)
+            if done_at is not None and now - done_at > SERVER_EXIT_SECONDS:
+                break  # the results are in; a fork runner that does not report back is simply not reused
             if process.poll() is not None:
-                # Leftover children (a fork, a daemon) may hold the pipes open: a short grace, then stop them.
                 exited_at = exited_at or now
-                if now - exited_at > 2.0:
-                    self._kill(process)
+                if now - exited_at > 2.0 or not selector.get_map():
                     break
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._kill(process)
-            process.wait()
+        if exit_status is not None:
+            # Everything the child wrote is in the pipes before the fork runner reports its exit.
+            self._read_ready(selector, server, timeout=0)
+            while self._had_data:
+                self._read_ready(selector, server, timeout=0)
         selector.close()
-        if not self.done and self.stop_reason is None:
+        if process.poll() is not None and not self.done and self.stop_reason is None:
             self.stop_reason = f"the process ended unexpectedly (exit status {process.returncode})"
+        elif exit_status is not None and not self.done and self.stop_reason is None:
+            self.stop_reason = f"the process ended unexpectedly (exit status {exit_status})"
+        return exit_status == 0 and self.done and self.stop_reason is None and process.poll() is None
+
+    def _read_ready(self, selector, server, timeout):
+        """Read whatever is ready; returns the child's exit status once the control pipe reports it."""
+        self._had_data = False
+        exit_status = None
+        for key, _ in selector.select(timeout=timeout):
+            descriptor = key.fileobj if isinstance(key.fileobj, int) else key.fileobj.fileno()
+            data = os.read(descriptor, 65536)
+            if not data:
+                selector.unregister(key.fileobj)
+                continue
+            self._had_data = True
+            if key.data == "output":
+                self._keep_output(data)
+            elif key.data == "control":
+                for event in server.read_control(data):
+                    if event.get("event") == "server_ready" and not server.ready:
+                        server.note_ready(event)
+                    elif event.get("event") == "exited" and isinstance(event.get("status"), int):
+                        exit_status = event["status"]
+            else:
+                self._pending += data
+                if len(self._pending) > 50_000_000:
+                    self._stop(server.process, "the results channel was flooded")
+                    self._pending = b""
+                *lines, self._pending = self._pending.split(b"\n")
+                for line in lines:
+                    try:
+                        self._handle(line)
+                    except Exception:  # an event shaped to break the grader is the student's, not ours
+                        self.forged_events += 1
+        return exit_status
 
     def _check_usage(self, process, watched, memory_bytes):
-        memory, threads, processes = _tree_usage(watched)
+        memory, threads, processes = _tree_usage(watched, exclude=self.server.host_pid)
         if memory > memory_bytes:
             self._stop(process, f"it used more than {self.limits.memory_megabytes} MB of memory")
         elif threads > self.limits.threads:
@@ -364,6 +587,7 @@ class _Attempt:
             self._keep_finding(event)
         elif kind == "ready":
             self.ready = True
+            self.marks["ready"] = time.monotonic()
             self.protections = [str(item) for item in event.get("protections", [])]
             files = event.get("builtin_files")
             if isinstance(files, dict):
@@ -371,9 +595,11 @@ class _Attempt:
                                       if isinstance(paths, list)}
         elif kind == "cells_done":
             self.cells_done = True
+            self.marks["cells_done"] = time.monotonic()
             self._send_next_probe()
         elif kind == "done":
             self.done = True
+            self.marks["done"] = time.monotonic()
             self.current = None
         elif kind == "cell":
             if event.get("status") != "start":
@@ -553,6 +779,8 @@ def run_job(job, limits=Limits(), isolation="bwrap"):
         result.changed += attempt.changed
         result.forged_events += attempt.forged_events
         result.protections = attempt.protections or result.protections
+        if result.attempts == 1:
+            result.timings = attempt.timings()
         output_chunks.append(attempt.output.decode("utf-8", "replace"))
         if attempt.output_dropped:
             result.incidents.append(f"output was cut: {attempt.output_dropped} more bytes were printed than kept")

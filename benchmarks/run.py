@@ -1,7 +1,8 @@
-"""Performance numbers for the README: grading time, notebook time, optimizer overhead, accuracy.
+"""Performance numbers for the README: grading time, notebook time, optimizer overhead, accuracy, scale.
 
 Run with `make benchmark` (fast mode; `python -m benchmarks.run --help` for partial runs). Prints a
-report and, after a complete run, rewrites benchmarks/RESULTS.md.
+report and, after a complete run, rewrites benchmarks/RESULTS.md; a run of `--section scale` alone
+(full size) rewrites only its own part of it, between the markers of `benchmarks.scale`.
 These are measurements, not pass/fail tests: targets are listed next to each number.
 """
 
@@ -19,6 +20,7 @@ import nbclient
 import numpy as np
 
 from autograder import batch, lab as lab_module, release, samples
+from benchmarks import scale
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
@@ -126,22 +128,37 @@ def optimizer_overhead():
     return rows
 
 
-SECTIONS = ("notebooks", "grading", "optimizers")
+SECTIONS = ("notebooks", "grading", "optimizers", "scale")
+
+
+def class_size(text):
+    """The --class-size value: a whole number of students, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of students, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a class needs at least one student, got {value}")
+    return value
 
 
 def parse_arguments(argv=None):
     """Command-line options: which sections and labs to measure, and where to write the report."""
     parser = argparse.ArgumentParser(
-        description="Measure notebook run time, grading time and optimizer overhead.",
-        epilog="With every section and lab in fast mode the report replaces benchmarks/RESULTS.md; any other "
-               "run only prints, unless --output names a file.",
+        description="Measure notebook run time, grading time, optimizer overhead and grading at scale.",
+        epilog="With every section and lab in fast mode the report replaces benchmarks/RESULTS.md; `--section "
+               "scale` alone, with every lab and the full class size, replaces only its part of it; any other run "
+               "only prints, unless --output names a file.",
     )
     parser.add_argument("--section", action="append", choices=SECTIONS,
                         help="measure only this section (repeatable; default: all)")
     parser.add_argument("--lab", action="append", metavar="LAB_ID",
-                        help="measure only this lab in the notebook and grading sections (repeatable)")
+                        help="measure only this lab in the notebook, grading and scale sections (repeatable)")
     parser.add_argument("--mode", choices=("fast", "full"), default="fast",
                         help="LABKIT_MODE for the notebooks (default: fast; full takes minutes per lab)")
+    parser.add_argument("--class-size", type=class_size, default=scale.CLASS_SIZE, metavar="N",
+                        help=f"submissions per lab in the scale section (default: {scale.CLASS_SIZE}; fewer for a "
+                             "quick check, which leaves RESULTS.md alone)")
     parser.add_argument("--output", type=pathlib.Path, help="write the report here")
     arguments = parser.parse_args(argv)
     known = release.lab_ids(SOLUTIONS)
@@ -151,13 +168,52 @@ def parse_arguments(argv=None):
     return arguments
 
 
+def grading_rows(lab_ids, lab_measurements):
+    """The grading table's rows; from the scale section's measurements when it runs too (the same grades:
+    references, then the median of three grades in the sandbox they warmed), else from time_grading."""
+    rows = []
+    for lab_id in lab_ids:
+        if lab_measurements is not None:
+            measured = lab_measurements[lab_id]
+            median, reference_seconds = measured.warm_median["total"], measured.reference_seconds
+        else:
+            median, reference_seconds = time_grading(lab_id)
+        rows.append(f"| {lab_id} | {median:.1f} | {reference_seconds:.1f} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def measure_labs_for_scale(lab_ids):
+    """Section scale's per-lab measurements (part 1 of issue 10): references, a cold grade, warm grades."""
+    measurements = {}
+    with tempfile.TemporaryDirectory(prefix="benchmark-labs-") as scratch:
+        for lab_id in lab_ids:
+            measurements[lab_id] = scale.measure_lab(lab_id, scratch)
+    return measurements
+
+
+def write_report(arguments, sections, lines, scale_lines):
+    """Save the report where this run's options say (see parse_arguments' epilog); returns the path or None."""
+    complete = (set(sections) == set(SECTIONS) and not arguments.lab and arguments.mode == "fast"
+                and arguments.class_size == scale.CLASS_SIZE)
+    scale_alone = (sections == ["scale"] and not arguments.lab and arguments.mode == "fast"
+                   and arguments.class_size == scale.CLASS_SIZE)
+    if arguments.output is not None or complete:
+        output = arguments.output or RESULTS
+        output.write_text("\n".join(lines) + "\n")
+        return output
+    if scale_alone:
+        RESULTS.write_text(scale.replace_marked_section(RESULTS.read_text() if RESULTS.exists() else "", scale_lines))
+        return RESULTS
+    return None
+
+
 def main(argv=None):
     arguments = parse_arguments(argv)
     os.environ["LABKIT_MODE"] = arguments.mode
-    sections = arguments.section or list(SECTIONS)
+    sections = list(dict.fromkeys(arguments.section or SECTIONS))
     lab_ids = [lab_id for lab_id in release.lab_ids(SOLUTIONS) if not arguments.lab or lab_id in arguments.lab]
-    complete = set(sections) == set(SECTIONS) and not arguments.lab and arguments.mode == "fast"
-    output = arguments.output or (RESULTS if complete else None)
+    lab_measurements = None  # the scale section's per-lab grades, shared with the grading section
     lines = [
         "# Benchmark results",
         "",
@@ -178,10 +234,9 @@ def main(argv=None):
         lines += ["", f"## Grading one submission (median of {GRADING_REPEATS}, sandbox start included; "
                       "target <= 15 s)", "",
                   "| lab | seconds per submission | references (once per batch) |", "| --- | --- | --- |"]
-        for lab_id in lab_ids:
-            median, reference_seconds = time_grading(lab_id)
-            lines.append(f"| {lab_id} | {median:.1f} | {reference_seconds:.1f} |")
-            print(lines[-1], flush=True)
+        if "scale" in sections:
+            lab_measurements = measure_labs_for_scale(lab_ids)
+        lines += grading_rows(lab_ids, lab_measurements)
     if "optimizers" in sections:
         lines += ["", "## Solution optimizers vs Keras built-ins (median seconds per training step over "
                       f"{STEP_ROUNDS} alternating blocks of {STEPS_PER_ROUND} steps, MLP 784-256-10, batch 128; "
@@ -191,10 +246,16 @@ def main(argv=None):
             lines.append(f"| {label} | {'on' if jit_compile else 'off'} | {ours * 1e3:.2f} ms | "
                          f"{theirs * 1e3:.2f} ms | {ratio:.2f} |")
             print(lines[-1], flush=True)
+    scale_lines = []
+    if "scale" in sections:
+        results = scale.measure(lab_ids, arguments.class_size, lab_measurements)
+        scale_lines = scale.report_lines(results)
+        print("\n".join(scale_lines), flush=True)
+        lines += ["", scale.BEGIN_MARKER, *scale_lines, scale.END_MARKER]
+    output = write_report(arguments, sections, lines, scale_lines)
     if output is None:
         print("partial or full-mode run: benchmarks/RESULTS.md left unchanged (use --output to save this report)")
         return
-    output.write_text("\n".join(lines) + "\n")
     print(f"wrote {output}")
 
 

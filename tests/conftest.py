@@ -1,4 +1,4 @@
-"""Test-suite wide settings: fast mode, and skipping GPU tests on machines without a GPU."""
+"""Test-suite wide settings: fast mode, a private reference cache, and skipping GPU tests on machines without a GPU."""
 
 import functools
 import os
@@ -6,6 +6,15 @@ import os
 import pytest
 
 os.environ.setdefault("LABKIT_MODE", "fast")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reference_cache_folder(tmp_path_factory):
+    """A reference cache for this session only (AUTOGRADER_CACHE), so tests never use the one in the user's home."""
+    folder = tmp_path_factory.mktemp("reference-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUTOGRADER_CACHE", str(folder))
+        yield folder
 
 
 @functools.lru_cache(maxsize=None)

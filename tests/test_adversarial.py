@@ -2,7 +2,7 @@
 
 import pytest
 
-from autograder import batch, lab as lab_module, release, samples
+from autograder import batch
 from tests.corpus import toy_adversarial
 from tests.support import toy_lab
 
@@ -13,17 +13,7 @@ pytestmark = pytest.mark.slow
 def graded(tmp_path_factory):
     """Grade every corpus entry once, in one batch with two workers, inside the sandbox."""
     root = tmp_path_factory.mktemp("adversarial")
-    source_path = toy_lab.build(root / "solutions")
-    release_path = release.release_lab(toy_lab.LAB_ID, root / "solutions", root / "labs") / f"{toy_lab.LAB_ID}.ipynb"
-    submissions = []
-    for name, (answers, edit, _) in toy_adversarial.CASES.items():
-        path = root / "submissions" / name / f"{toy_lab.LAB_ID}.ipynb"
-        notebook = samples.make_submission(release_path, source_path, answers, None if edit == "break_json" else edit)
-        samples.write_notebook(notebook, path)
-        if edit == "break_json":
-            toy_adversarial._break_json(path)
-        submissions.append(batch.Submission(name, toy_lab.LAB_ID, path))
-    lab = lab_module.load_lab(source_path)
+    lab, submissions = toy_adversarial.write_class(root)
     results = batch.grade_folder(submissions, [lab], root / "graded", workers=2, progress=False)
     return {result.student_id: result for result in results}, root
 

@@ -1,4 +1,4 @@
-"""A seccomp filter that forbids creating processes once student code may run.
+"""A seccomp filter that forbids creating processes, and reaching other ones, once student code may run.
 
 Why the kernel and not Python: a fresh interpreter has none of the sandbox's disabled
 built-ins or hooks, so it is the perfect oracle, and Python offers many routes to one
@@ -17,10 +17,29 @@ import errno
 import platform
 import struct
 
+# Besides new processes, denied: what would let a child of the fork runner reach another process
+# (ptrace, reading or writing another's memory, taking its descriptors) or leave a kernel object
+# behind for the next child (System V IPC, POSIX message queues, keyrings, new namespaces).
+_X86_64_DENIED = {
+    "execve": 59, "execveat": 322, "fork": 57, "vfork": 58,
+    "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312, "pidfd_getfd": 438,
+    "shmget": 29, "shmat": 30, "shmctl": 31, "shmdt": 67, "semget": 64, "semop": 65, "semctl": 66,
+    "semtimedop": 220, "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71,
+    "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242, "mq_timedreceive": 243, "mq_notify": 244,
+    "mq_getsetattr": 245, "add_key": 248, "request_key": 249, "keyctl": 250, "unshare": 272, "setns": 308,
+}
+_AARCH64_DENIED = {
+    "execve": 221, "execveat": 281,
+    "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "kcmp": 272, "pidfd_getfd": 438,
+    "shmget": 194, "shmctl": 195, "shmat": 196, "shmdt": 197, "semget": 190, "semctl": 191, "semtimedop": 192,
+    "semop": 193, "msgget": 186, "msgctl": 187, "msgrcv": 188, "msgsnd": 189,
+    "mq_open": 180, "mq_unlink": 181, "mq_timedsend": 182, "mq_timedreceive": 183, "mq_notify": 184,
+    "mq_getsetattr": 185, "add_key": 217, "request_key": 218, "keyctl": 219, "unshare": 97, "setns": 268,
+}
 # Architectures: (AUDIT_ARCH value, syscall numbers to deny, clone, clone3, x32 bit or None).
 _ARCHITECTURES = {
-    "x86_64": (0xC000003E, {"execve": 59, "execveat": 322, "fork": 57, "vfork": 58}, 56, 435, 0x40000000),
-    "aarch64": (0xC00000B7, {"execve": 221, "execveat": 281}, 220, 435, None),
+    "x86_64": (0xC000003E, _X86_64_DENIED, 56, 435, 0x40000000),
+    "aarch64": (0xC00000B7, _AARCH64_DENIED, 220, 435, None),
 }
 
 _LOAD_WORD = 0x20  # BPF_LD | BPF_W | BPF_ABS

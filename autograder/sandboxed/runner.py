@@ -1,10 +1,10 @@
 """Runs one grading job inside the sandbox: student cells, then probes; only outputs leave.
 
-Started as ``python -m autograder.sandboxed.runner`` in the untrusted process. It never
-decides a grade. The protocol with the trusted grader (``autograder.sandbox``):
+Runs in a child of the fork runner (``autograder.sandboxed.server``), in the untrusted
+process. It never decides a grade. The protocol with the trusted grader (``autograder.sandbox``):
 
-* standard input, first line: the job (cells, forbidden built-ins and kernels, environment,
-  the channel's descriptor and this attempt's token). Nothing about the checks is in it.
+* standard input, first line: the job (cells, forbidden built-ins and kernels, environment
+  and this attempt's token). Nothing about the checks is in it.
 * after the cells, the grader sends one probe request per line, the next only once the
   previous result is in, visible checks before hidden ones: hidden inputs never share the
   process with a check whose messages students see;
@@ -21,6 +21,7 @@ import pkgutil
 import sys
 import sysconfig
 import time
+import traceback
 import warnings
 
 
@@ -222,14 +223,15 @@ class Session:
             del request, line
 
 
-def main():
-    """Read the job from standard input, run it, report on the job's channel descriptor."""
-    probe_input = os.fdopen(os.dup(0), "r")
-    job = json.loads(probe_input.readline())
-    channel = os.fdopen(job["channel_fd"], "w", buffering=1)
-    sys.stdin = open(os.devnull)
-    os.environ.update(job.get("environment", {}))
-    # Imported after the environment is set (LABKIT_MODE, KERAS_BACKEND), before student code.
+NO_JOB = 75  # the exit status of a child that found no job (the grader closed standard input)
+
+
+def import_libraries():
+    """Load what every job needs before any student code: matplotlib (Agg), Keras and all of labkit.
+
+    The fork runner calls this once; every child then starts with it loaded. The environment
+    (LABKIT_MODE, KERAS_BACKEND) is the grader's, set before this process started.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -241,17 +243,30 @@ def main():
     for module_info in pkgutil.iter_modules(labkit.__path__):
         importlib.import_module(f"labkit.{module_info.name}")
     warnings.filterwarnings("ignore")  # a warning's source line would be read while student code runs
-    session = Session(job, channel, probe_input)
-    protections = session.harden()
-    session.send(event="ready", protections=protections, builtin_files=session.builtin_files)
-    session.run_cells()
-    session.send(event="cells_done")
-    session.run_probes()
-    channel.close()
-    sys.stdout.flush()
+
+
+def serve_job(channel_fd):
+    """In a freshly forked child: read the job from standard input, run it, report, and leave."""
+    try:
+        probe_input = os.fdopen(os.dup(0), "r")
+        line = probe_input.readline()
+        if not line.strip():
+            os._exit(NO_JOB)
+        job = json.loads(line)
+        channel = os.fdopen(channel_fd, "w", buffering=1)
+        sys.stdin = open(os.devnull)
+        os.environ.update(job.get("environment", {}))
+        session = Session(job, channel, probe_input)
+        protections = session.harden()
+        session.send(event="ready", protections=protections, builtin_files=session.builtin_files)
+        session.run_cells()
+        session.send(event="cells_done")
+        session.run_probes()
+        channel.close()
+        sys.stdout.flush()
+    except BaseException:  # student errors are caught per cell and probe: this is the grader's own failure
+        traceback.print_exc()
+        sys.stdout.flush()
+        os._exit(1)
     # Leave at once: a student's object may hang in a finalizer or atexit hook.
     os._exit(0)
-
-
-if __name__ == "__main__":
-    main()

@@ -123,3 +123,29 @@ CASES = {
                      None, {"test_relu": 2, "test_square": 1}),
     "unreadable_notebook": ({}, "break_json", {"test_relu": 0, "test_square": 0}),
 }
+
+
+def write_class(root):
+    """Build the toy lab under root and write every corpus entry as one student's submission.
+
+    Returns (the lab, the batch submissions), so that any execution path can grade the same class.
+    """
+    from autograder import batch, lab as lab_module, release, samples
+    from tests.support import toy_lab
+
+    source_path = toy_lab.build(root / "solutions")
+    release_path = release.release_lab(toy_lab.LAB_ID, root / "solutions", root / "labs") / f"{toy_lab.LAB_ID}.ipynb"
+    submissions = []
+    for name, (answers, edit, _) in CASES.items():
+        path = root / "submissions" / name / f"{toy_lab.LAB_ID}.ipynb"
+        notebook = samples.make_submission(release_path, source_path, answers, None if edit == "break_json" else edit)
+        samples.write_notebook(notebook, path)
+        if edit == "break_json":
+            _break_json(path)
+        submissions.append(batch.Submission(name, toy_lab.LAB_ID, path))
+    return lab_module.load_lab(source_path), submissions
+
+
+def expected_scores():
+    """student id -> {grade_id: points} for every corpus entry."""
+    return {name: expected for name, (_, _, expected) in CASES.items()}
