@@ -153,8 +153,18 @@ def scheduler_overhead_per_task(cluster_seconds, pool_seconds, cluster_fixed_sec
     return max(0.0, (cluster_seconds - pool_seconds - cluster_fixed_seconds) / tasks)
 
 
-def estimated_threads(measured_threads, measured_cores, cores):
-    """Threads of one sandbox on a machine of `cores`, if TensorFlow's pools grow one thread per core each."""
+def pools_pinned():
+    """True when the sandbox fixes TensorFlow's thread pools (then a sandbox's threads do not grow with the cores)."""
+    from autograder import sandbox
+
+    environment = sandbox._child_environment("/scratch", {})
+    return all(environment.get(name) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"))
+
+
+def estimated_threads(measured_threads, measured_cores, cores, pinned=False):
+    """Threads of one sandbox on a machine of `cores`: constant when the pools are pinned, else one more per core each."""
+    if pinned:
+        return measured_threads
     return measured_threads + TENSORFLOW_POOLS * max(0, cores - measured_cores)
 
 
@@ -178,6 +188,7 @@ class ScalingInputs:
     measured_threads: int  # threads of one sandbox while grading, on this machine
     measured_cores: int
     thread_limit: int  # the sandbox stops a job with more threads (sandbox.Limits.threads)
+    pools_pinned: bool = False  # the sandbox fixes TensorFlow's thread pools (see pools_pinned())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,7 +247,7 @@ def extrapolate(cores, inputs):
     per_hour, bound_by = {}, {}
     for lab_id, cost in inputs.lab_costs.items():
         per_hour[lab_id], bound_by[lab_id] = lab_rates(cores, cost, inputs)
-    threads = estimated_threads(inputs.measured_threads, inputs.measured_cores, cores)
+    threads = estimated_threads(inputs.measured_threads, inputs.measured_cores, cores, inputs.pools_pinned)
     memory = cores * inputs.memory_per_worker + inputs.client_memory
     return ScalingRow(cores, cores, memory, threads, per_hour, bound_by,
                       breaking_assumption(cores, threads, memory, bound_by, inputs))
@@ -488,6 +499,14 @@ def _grading_environment(cache_folder):
     return dict(os.environ, AUTOGRADER_CACHE=str(cache_folder), LABKIT_MODE="fast")
 
 
+def _first_not_graded(output):
+    """' (s01 ...: NOT GRADED: why)' from a grading folder's log, or '' when it names none."""
+    log = pathlib.Path(output) / "grading.log"
+    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+    reasons = [line for line in lines if "NOT GRADED" in line]
+    return f" ({reasons[0][:300]})" if reasons else ""
+
+
 def run_grade(submissions, lab_id, output, cache_folder, options, timings_path, force=True):
     """`python -m autograder grade` through the recorder: (TimedCommand, recorded jobs); RuntimeError on failure."""
     arguments = ["--solutions", str(SOLUTIONS), "grade", str(submissions), "--lab", lab_id, "--output", str(output),
@@ -495,7 +514,8 @@ def run_grade(submissions, lab_id, output, cache_folder, options, timings_path, 
     command = [sys.executable, "-m", "benchmarks.scale", "record", str(timings_path), "--", *arguments]
     timed = run_timed(command, _grading_environment(cache_folder))
     if timed.returncode != 0:
-        raise RuntimeError(f"grade {' '.join(options)} exited with {timed.returncode}:\n{timed.output[-2000:]}")
+        raise RuntimeError(f"grade {' '.join(options)} exited with {timed.returncode}{_first_not_graded(output)}:\n"
+                           f"{timed.output[-2000:]}")
     return timed, json.loads(pathlib.Path(timings_path).read_text())["jobs"]
 
 
@@ -561,6 +581,7 @@ class ThroughputRun:
     jobs: list = dataclasses.field(default_factory=list)
     error: str = ""
     output_folder: pathlib.Path = None  # where it graded (the regrade of part 4 runs there again)
+    note: str = ""  # something that makes this run not what was meant to be measured
 
     @property
     def per_minute(self):
@@ -581,12 +602,14 @@ def measure_throughput(lab_id, class_folder, count, cache_folder, scratch):
             timed, jobs = run_grade(class_folder, lab_id, output, cache_folder, options, output / "timings.json")
             check_full_scores(output, lab_id, count)
             run.seconds, run.jobs = timed.seconds, jobs
+            if any(job["kind"] == "references" for job in jobs):
+                run.note = "the reference cache missed: this call computed the references"
             run.peak_rss, run.peak_pss, run.peak_client_rss = timed.peak_rss, timed.peak_pss, timed.peak_client_rss
         except RuntimeError as error:
             run.error = str(error).splitlines()[0][:200]
         run.output_folder = output
         runs[label] = run
-        print(f"  {lab_id} {label}: {format_seconds(run.seconds, 1)} s {run.error}", flush=True)
+        print(f"  {lab_id} {label}: {format_seconds(run.seconds, 1)} s {run.error}{run.note}", flush=True)
     return runs
 
 
@@ -801,7 +824,9 @@ def measure(lab_ids, count=CLASS_SIZE, lab_measurements=None):
     results = ScaleResults(count)
     with tempfile.TemporaryDirectory(prefix="benchmark-scale-") as scratch:
         scratch = pathlib.Path(scratch)
-        with _timed_part(results, "per-lab cost"):
+        # Measured by the grading section when it runs too (then its time is that section's, not counted here).
+        with _timed_part(results, "per-lab cost" if lab_measurements is None else "per-lab cost, beyond the grading "
+                                                                                  "section's"):
             _measure_labs(results, lab_ids, scratch, lab_measurements)
         with _timed_part(results, "classes and reference cache"):
             classes, warm_cache = _prepare_classes(results, lab_ids, scratch)
@@ -870,7 +895,8 @@ def lab_lines(results):
                        "`sandbox.run_job` timings, judge+other = the rest of the wall (preparing, handing over, the "
                        "sandbox's exit, judging); cold: after `sandbox.SERVERS.close_all()`; memory and threads: "
                        "the sandbox's processes (bwrap, fork runner, child) while grading warm, where RSS counts the "
-                       "pages the fork runner shares with its child twice and PSS shares them out", ["fixed", "previous"])
+                       "pages the fork runner shares with its child twice and PSS shares them out",
+                       ["fixed", "previous"])
             + markdown_table(header, rows))
 
 
@@ -902,19 +928,22 @@ def throughput_lines(results):
                        if lab_id == BASELINE_LAB and results.nbgrader_seconds else None)
             memory = f"{format_bytes(run.peak_rss)} ({format_bytes(run.peak_pss)})" if run.peak_rss else "—"
             rows.append([lab_id, label, format_seconds(run.seconds, 1), format_seconds(rate, 1),
-                         format_ratio(ratio(rate, one)), format_ratio(vanilla), memory, run.error or ""])
+                         format_ratio(ratio(rate, one)), format_ratio(vanilla), memory,
+                         f"failed: {run.error}" if run.error else run.note])
         if lab_id == BASELINE_LAB:
             seconds = results.nbgrader_seconds
-            rows.append([lab_id, "vanilla `nbgrader autograde`", format_seconds(seconds, 1),
-                         format_seconds(per_minute(results.count, seconds) if seconds else None, 1), "—", "1.00x", "—",
-                         results.nbgrader_error])
+            rate = per_minute(results.count, seconds) if seconds else None
+            rows.append([lab_id, "vanilla `nbgrader autograde`", format_seconds(seconds, 1), format_seconds(rate, 1),
+                         "—", "1.00x", "—", f"failed: {results.nbgrader_error}" if results.nbgrader_error else ""])
     header = ["lab", "grader", "wall seconds", "submissions per minute", "vs 1 worker", "vs vanilla nbgrader",
-              "peak memory of the call, RSS (PSS)", "failed"]
+              "peak memory of the call, RSS (PSS)", "note"]
     return (["### Throughput", ""]
             + _caption(f"{results.count} correct submissions per lab, `python -m autograder grade --force` into a "
                        "fresh output folder, wall time around the subprocess (the interpreter start, cold sandboxes "
-                       "and a warm reference cache included); vanilla nbgrader: `nbgrader autograde --force` in a "
-                       "throw-away course on the same files, LABKIT_MODE=fast", ["vanilla", "workers", "previous"])
+                       "and a warm reference cache included; run through `python -m benchmarks.scale record`, which "
+                       "runs `python -m autograder` in-process and records its sandbox jobs); vanilla nbgrader: "
+                       "`nbgrader autograde --force` in a throw-away course on the same files, LABKIT_MODE=fast",
+                       ["vanilla", "workers", "previous"])
             + markdown_table(header, rows) + _cluster_note(results) + _previous_note(results))
 
 
@@ -924,11 +953,13 @@ def _cluster_note(results):
         return []
     fixed = results.cluster_fixed
     inputs = scaling_inputs(results)
+    if inputs is None:
+        return []
     return ["", f"The local Dask cluster costs {sum(fixed.values()):.1f} s once per batch, measured in a separate "
                 f"process: starting it {fixed['start']:.1f} s, its workers' preparation before their first job "
                 f"(imports, the sandbox check) {fixed['warm-up']:.1f} s, closing it {fixed['close']:.1f} s; beyond "
-                f"that it adds {inputs.scheduler_overhead:.3f} s per task over the 2 threads (the largest over the labs "
-                "above, never below 0)."]
+                f"that it adds {inputs.scheduler_overhead:.3f} s per task over the 2 threads (the largest over the "
+                "labs above, never below 0)."]
 
 
 def fixed_lines(results):
@@ -949,9 +980,10 @@ def fixed_lines(results):
     header = ["call", "wall seconds", "its sandbox job (of which start)", "references' sandbox jobs",
               "start-up and rest (wall − its sandbox job)"]
     return (["### Fixed cost of a `grade` call", ""]
-            + _caption("lab 01's references are literal values (no sandbox, nothing cached), so its cold and warm "
-                       "cache calls differ only by noise; the references column of the first table is what a cold "
-                       "cache costs for the other labs", ["startup", "regrade"])
+            + _caption("each `grade` call's sandbox jobs are recorded by `python -m benchmarks.scale record` (it runs "
+                       "`python -m autograder` in-process); lab 01's references are literal values (no sandbox, "
+                       "nothing cached), so its cold and warm cache calls differ only by noise; the references column "
+                       "of the first table is what a cold cache costs for the other labs", ["startup", "regrade"])
             + markdown_table(header, rows))
 
 
@@ -959,8 +991,13 @@ def scaling_inputs(results):
     """The extrapolation's inputs from the measurements, or None when section 1 measured no lab."""
     if not results.labs:
         return None
-    ratios = [ratio(runs["2 workers"].per_minute, runs["1 worker"].per_minute) for runs in results.throughput.values()]
-    ratios = [value for value in ratios if value is not None]
+    # The 2-worker speed-up of the lab whose batch is longest: the least diluted by the once-per-call start-up.
+    # Runs with a note (the reference cache missed) measured more than grading: left out.
+    measured = [runs for runs in results.throughput.values()
+                if all(runs[label].seconds is not None and not runs[label].note
+                       for label in ("1 worker", "2 workers"))]
+    longest = max(measured, key=lambda runs: runs["1 worker"].seconds, default=None)
+    speedup = ratio(longest["2 workers"].per_minute, longest["1 worker"].per_minute) if longest else None
     overheads = [scheduler_overhead_per_task(runs["local Dask cluster of 2"].seconds, runs["2 workers"].seconds,
                                              sum(results.cluster_fixed.values()), results.count)
                  for runs in results.throughput.values()
@@ -970,13 +1007,14 @@ def scaling_inputs(results):
     return ScalingInputs(
         lab_costs={lab_id: LabCost(measured.sandbox_seconds, measured.client_seconds)
                    for lab_id, measured in results.labs.items()},
-        efficiency=statistics.mean(ratios) / 2 if ratios else 1.0,
+        efficiency=speedup / 2 if speedup is not None else 1.0,
         scheduler_overhead=max(overheads) if overheads else 0.0,
         memory_per_worker=max(measured.peak_rss for measured in results.labs.values()),
         client_memory=max(clients) if clients else 0,
         measured_threads=max(measured.peak_threads for measured in results.labs.values()),
         measured_cores=os.cpu_count() or 1,
         thread_limit=min(measured.thread_limit for measured in results.labs.values()),
+        pools_pinned=pools_pinned(),
     )
 
 
@@ -989,21 +1027,23 @@ def extrapolation_lines(results):
     lab_ids = list(inputs.lab_costs)
     for cores in CORE_COUNTS:
         row = extrapolate(cores, inputs)
-        term_hours = sum(TERM_STUDENTS / row.per_hour[lab_id] for lab_id in lab_ids)
+        term_minutes = 60 * sum(TERM_STUDENTS / row.per_hour[lab_id] for lab_id in lab_ids)
         rows.append([cores, row.workers, format_bytes(row.memory_bytes), row.threads_per_sandbox]
                     + [f"{row.per_hour[lab_id]:,.0f}" + ("" if row.bound_by[lab_id] == "sandboxes"
                                                          else f" ({row.bound_by[lab_id]})") for lab_id in lab_ids]
-                    + [f"{term_hours * 60:.0f}", row.breaks_first])
+                    + [f"{term_minutes:.0f}", row.breaks_first])
     header = (["cores", "workers (sandboxes)", "memory needed", "threads per sandbox (est.)"]
               + [f"lab {short_lab(lab_id)} per hour" for lab_id in lab_ids]
               + [f"minutes for {TERM_STUDENTS} students × these {len(lab_ids)} labs", "what breaks first"])
-    ratios_measured = bool(results.throughput)
+    ratios_measured = any(runs["1 worker"].seconds and runs["2 workers"].seconds
+                          for runs in results.throughput.values())
     assumptions = [
         "",
         "From the measurements above: per lab, the warm sandbox job's seconds (on a worker) and the preparing and "
         "judging seconds (in the `grade` process, one submission at a time: with Dask the client does them, one after "
         f"another); the parallel efficiency {inputs.efficiency:.2f} = (2 workers / 1 worker) / 2"
-        + (" measured above" if ratios_measured else " (not measured in this run: assumed 1)")
+        + (" of the longest batch above (the least diluted by start-up)" if ratios_measured
+           else " (not measured in this run: assumed 1)")
         + f"; the Dask overhead per task {inputs.scheduler_overhead:.3f} s = (local cluster − 2 threads − what the "
           "cluster costs once per batch) / submissions, never below 0; memory per worker "
           f"{format_bytes(inputs.memory_per_worker)} = the largest peak RSS of a warm sandbox and its child above, "
@@ -1011,15 +1051,84 @@ def extrapolation_lines(results):
           f"{inputs.measured_threads} threads per sandbox measured on {inputs.measured_cores} cores.",
         "Assumed: one sandbox per core and the 2-core efficiency at every size; submissions per hour = the smallest of "
         "cores × efficiency × 3600 / (sandbox job + Dask overhead), 3600 / (preparing + judging) for the client "
-        "(bound: client), and 3600 / 1 ms for the scheduler (Dask's documentation: about 1 ms of overhead per task; "
-        "bound: scheduler); TensorFlow's two thread pools each grow by one thread per core; "
-        f"{format_bytes(MEMORY_PER_CORE_BYTES)} of memory per core on the machines; the gradebook commit (an SQLite "
+        "(bound: client), and 3600 / 1 ms for the scheduler (bound: scheduler; https://distributed.dask.org: \"each "
+        "task suffers about 1ms of overhead\"); "
+        + ("TensorFlow's thread pools are pinned in the sandbox (TF_NUM_INTRAOP_THREADS, TF_NUM_INTEROP_THREADS), so "
+           "a sandbox's threads stay as measured; " if inputs.pools_pinned
+           else "TensorFlow's two thread pools each grow by one thread per core; ")
+        + f"{format_bytes(MEMORY_PER_CORE_BYTES)} of memory per core on the machines; the gradebook commit (an SQLite "
         "transaction and fsyncs, in the client) is not counted.",
     ]
     return (["### Extrapolation", ""]
             + _caption("an estimate, not a measurement: from the costs measured above, see the assumptions below",
                        ["workers"])
             + markdown_table(header, rows) + assumptions)
+
+
+def _verdict(text, met):
+    """'text — met', 'text — NOT met', or 'not measured in this run' when text is None."""
+    if text is None:
+        return "not measured in this run"
+    return f"{text} — {'met' if met else 'NOT met'}"
+
+
+def _fixed_verdict(results):
+    if not results.labs:
+        return _verdict(None, False)
+    worst = max(results.labs.values(), key=lambda measured: measured.warm_median["fixed"])
+    fixed = worst.warm_median["fixed"]
+    return _verdict(f"at most {fixed:.2f} s (lab {short_lab(worst.lab_id)})", fixed <= 0.5)
+
+
+def _vanilla_verdict(results):
+    two_workers = results.throughput.get(BASELINE_LAB, {}).get("2 workers")
+    if two_workers is None or two_workers.seconds is None or not results.nbgrader_seconds:
+        return _verdict(None, False)
+    speedup = ratio(two_workers.per_minute, per_minute(results.count, results.nbgrader_seconds))
+    return _verdict(f"{speedup:.1f}x", speedup >= 10)
+
+
+def _previous_verdict(results):
+    measured = results.labs.get("05_optimizers")
+    if measured is None:
+        return _verdict(None, False)
+    speedup = PREVIOUS_SECONDS["05_optimizers"] / measured.sandbox_seconds
+    return _verdict(f"{speedup:.2f}x (warm sandbox job {measured.sandbox_seconds:.2f} s)", speedup >= 1.5)
+
+
+def _workers_verdict(results):
+    speedups = {lab_id: ratio(runs["2 workers"].per_minute, runs["1 worker"].per_minute)
+                for lab_id, runs in sorted(results.throughput.items())}
+    speedups = {lab_id: value for lab_id, value in speedups.items() if value is not None}
+    if not speedups:
+        return _verdict(None, False)
+    noted = {lab_id for lab_id, runs in results.throughput.items() if any(run.note for run in runs.values())}
+    text = ", ".join(f"lab {short_lab(lab_id)} {value:.2f}x" + (" (a run has a note above)" if lab_id in noted else "")
+                     for lab_id, value in speedups.items())
+    return _verdict(text, all(value >= 1.8 for value in speedups.values()))
+
+
+def _startup_verdict(results):
+    warm = [single for single in results.single_grades if single.label.startswith("warm")]
+    if not warm:
+        return _verdict(None, False)
+    return _verdict(f"{warm[0].rest:.2f} s (one lab-01 submission, warm cache)", warm[0].rest <= 2)
+
+
+def _regrade_verdict(results):
+    if results.regrade_seconds is None:
+        return _verdict(None, False)
+    return _verdict(f"{results.regrade_seconds:.2f} s", results.regrade_seconds <= 5)
+
+
+VERDICTS = {"fixed": _fixed_verdict, "vanilla": _vanilla_verdict, "previous": _previous_verdict,
+            "workers": _workers_verdict, "startup": _startup_verdict, "regrade": _regrade_verdict}
+
+
+def target_verdicts(results):
+    """One line per target: what this run measured against it, and whether that meets it."""
+    return (["### Against the targets", "", f"{machine_line()}; this run, a class of {results.count}:", ""]
+            + [f"- {TARGETS[name]}: {verdict(results)}" for name, verdict in VERDICTS.items()])
 
 
 def _duration_note(results):
@@ -1036,7 +1145,7 @@ def report_lines(results):
              f"`python -m benchmarks.run --section scale` (fast mode): correct submissions (the release with the "
              f"solution's answers), a class of {results.count} (s01…) per lab; every table below comes from one run"
              + _duration_note(results) + ".", ""]
-    for part in (lab_lines, throughput_lines, fixed_lines, extrapolation_lines):
+    for part in (lab_lines, throughput_lines, fixed_lines, extrapolation_lines, target_verdicts):
         section = part(results)
         if section:
             lines += section + [""]
@@ -1051,8 +1160,6 @@ def record_cli(timings_path, arguments):
     Only autograder.sandbox (light) is imported before autograder/__main__.py runs, so the call starts as it
     does from the shell. Returns the exit status.
     """
-    from autograder import sandbox  # noqa: F401 (recording_jobs patches it)
-
     records = []
     status = 0
     sys.argv = ["python -m autograder", *arguments]
