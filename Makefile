@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WORKERS ?= 2
 
-.PHONY: install sandbox demo test test-fast release mutants benchmark clean
+.PHONY: install sandbox browser demo test test-fast release student mutants benchmark clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,24 @@ sandbox:
 		echo "         Install it with: sudo apt-get install bubblewrap"; \
 	fi
 
-install: $(STAMP) sandbox
+# The browser test of formgrader (tests/test_browser_formgrader.py) drives Debian's Chromium through
+# Playwright (requirements.txt), never a browser Playwright downloads.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Chromium and its fonts for the browser test (apt-get install chromium fonts-liberation)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null 2>&1 || \
+		(apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null); \
+	elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null; \
+	else \
+		echo "WARNING: Chromium is not installed: tests/test_browser_formgrader.py will fail."; \
+		echo "         Install it with: sudo apt-get install chromium fonts-liberation"; \
+	fi
 
-demo: install
+install: $(STAMP) sandbox browser
+
+demo: $(STAMP) sandbox
 	$(BIN)/python -m autograder demo --workers $(WORKERS)
 
 test: install
@@ -45,11 +60,24 @@ test-fast: install
 release: install
 	$(BIN)/python -m autograder release
 
+# A student's environment, as the published student repository gives it: JupyterLab, the pinned TensorFlow,
+# Keras and NumPy (requirements-student.txt) and labkit alone, without nbgrader or the autograder.
+STUDENT_REPOSITORY ?= build/student-repository
+STUDENT_VENV ?= build/student-venv
+student: install
+	$(BIN)/python -m autograder publish $(STUDENT_REPOSITORY)
+	$(PYTHON) -m venv $(STUDENT_VENV)
+	$(STUDENT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(STUDENT_VENV)/bin/python -m pip install --quiet -r requirements-student.txt
+	$(STUDENT_VENV)/bin/python -m pip install --quiet --no-deps $(STUDENT_REPOSITORY)
+	@echo "Ready: $(STUDENT_VENV)/bin/jupyter lab $(STUDENT_REPOSITORY)/labs/"
+
 mutants: install
 	$(BIN)/python -m autograder mutants --workers $(WORKERS) tests/mutants/*.py
 
+# Every section; BENCHMARK_ARGS="--section scale" runs one of them (python -m benchmarks.run --help).
 benchmark: install
-	LABKIT_MODE=fast $(BIN)/python -m benchmarks.run
+	LABKIT_MODE=fast $(BIN)/python -m benchmarks.run $(BENCHMARK_ARGS)
 
 clean:
 	rm -rf demo-output grading .pytest_cache

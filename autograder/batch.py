@@ -25,7 +25,8 @@ import tempfile
 
 import tqdm
 
-from autograder import fingerprint, gradebook, grading, interruption, reference_cache, reports, sandbox
+from autograder import fingerprint, gradebook, grading, interruption, late_penalty, reference_cache, reports, sandbox
+from autograder import autograded, timestamps
 from autograder import workers as workers_module
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
@@ -207,6 +208,7 @@ def _log_lines(result):
         return [f"{result.student_id} {result.lab_id}: NOT GRADED: {reason}"]
     lines = [f"{result.student_id} {result.lab_id}: {result.score:g}/{result.max_score:g} "
              f"in {result.seconds:.1f} s (isolation: {result.isolation})"]
+    lines += [f"  late: {late_penalty.describe(result)}"] if result.seconds_late else []
     lines += [f"  note: {note}" for note in result.notes]
     lines += [f"  incident: {incident}" for incident in result.incidents]
     lines += [f"  cell {label}: {message}" for label, message in result.cell_errors.items()]
@@ -299,8 +301,12 @@ class _Batch:
         self.signals = signals
         self.isolation = isolation
         self.fingerprints = {}
+        self.timestamps = {}  # submission -> when it was handed in ("" when unknown)
+        self.late_plugin = None  # nbgrader LateSubmissionPlugin instance; None: no late penalties
         self.done = []  # committed in this run: graded and not graded
         self.skipped = []  # saved results of unchanged submissions
+        self.course_root = None  # an nbgrader course: its autograded/ notebooks are written for formgrader
+        self.paths = {}  # (student_id, lab_id) -> the submitted notebook
 
     def results(self):
         """Everything so far: committed results and unchanged ones."""
@@ -317,6 +323,8 @@ class _Batch:
         kept_lines = []
         temporary = None
         try:
+            if result.graded and self.late_plugin is not None:
+                result = late_penalty.assess(self.book, self.labs_by_id[result.lab_id], result, self.late_plugin)
             temporary = _write_temporary(result, path)
             if result.graded:
                 kept_lines = gradebook.record_result(self.book, self.labs_by_id[result.lab_id], result)
@@ -337,8 +345,23 @@ class _Batch:
                 if result.graded:
                     _result_path(self.results_folder, result.student_id, result.lab_id, graded=False).unlink(
                         missing_ok=True)
+            kept_lines += self.write_autograded(result)
         _append_log(self.log_file, _log_lines(result) + kept_lines)
         return result
+
+    def write_autograded(self, result, only_missing=False):
+        """In a course, nbgrader's autograded notebook of a committed result; log lines (a failure only warns)."""
+        if self.course_root is None or not result.graded:
+            return []
+        lab = self.labs_by_id[result.lab_id]
+        if only_missing and autograded.autograded_path(self.course_root, result.student_id, lab).is_file():
+            return []
+        try:
+            autograded.write_autograded(self.course_root, lab, self.paths[(result.student_id, result.lab_id)], result)
+        except Exception as error:  # the grade is committed: formgrader only lacks the notebook
+            return [f"  WARNING: the autograded notebook for formgrader could not be written "
+                    f"({type(error).__name__}: {error}); the grade is kept"]
+        return []
 
     def not_graded(self, item, reason):
         """A not-graded result for a submission of this batch."""
@@ -368,11 +391,15 @@ class _Batch:
         to_grade = []
         for item in submissions:
             self.fingerprints[item] = _fingerprint(item, self.labs_by_id[item.lab_id])
+            self.paths[(item.student_id, item.lab_id)] = item.path
             saved = None if force else self._unchanged(item)
             if saved is None:
                 to_grade.append(item)
             else:
                 self.skipped.append(saved)
+                warnings = self.write_autograded(saved, only_missing=True)
+                if warnings:
+                    _append_log(self.log_file, [f"{saved.student_id} {saved.lab_id}: unchanged"] + warnings)
         return to_grade
 
     def references(self, lab_ids):
@@ -403,7 +430,8 @@ class _Batch:
                 try:
                     if isinstance(outcome, Exception):
                         raise outcome
-                    result = dataclasses.replace(outcome, fingerprint=self.fingerprints[item])
+                    result = dataclasses.replace(outcome, fingerprint=self.fingerprints[item],
+                                                 timestamp=self.timestamps.get(item, ""))
                 except Exception as error:  # a bug on the trusted side costs this submission, not the batch
                     result = self.not_graded(item, _failure_reason(error))
                 self.commit(result)
@@ -414,8 +442,15 @@ class _Batch:
 
 
 def grade_folder(submissions, labs, output_folder, workers=1, isolation="auto", progress=True,
-                 allow_unsandboxed=False, force=False, skipped_folders=(), engine=None):
+                 allow_unsandboxed=False, force=False, skipped_folders=(), engine=None, timestamps_csv=None,
+                 late_plugin=None, course_root=None):
     """Grade submissions into output_folder/{gradebook.db, results/, grading.log}; returns BatchResults.
+
+    For an nbgrader course_root, the gradebook is course_root/gradebook.db instead, and each graded
+    submission's course_root/autograded/<student>/<lab>/<lab>.ipynb is written for formgrader.
+
+    Timestamps come from timestamps_csv or each submission's timestamp file (autograder.timestamps);
+    late penalties from late_plugin (an nbgrader LateSubmissionPlugin; default: nbgrader's, no penalty).
 
     The sandbox jobs run on engine (an open workers.DaskEngine, say), by default in a pool of
     `workers` threads here; either way, every result is judged and committed here. Before
@@ -434,11 +469,15 @@ def grade_folder(submissions, labs, output_folder, workers=1, isolation="auto", 
     isolation = sandbox.resolve_isolation(isolation, allow_unsandboxed)
     output_folder = pathlib.Path(output_folder)
     check_writable(output_folder)
+    database_path = (output_folder if course_root is None else pathlib.Path(course_root)) / "gradebook.db"
+    _check_file(database_path)
+    submitted_at, timestamp_warnings = timestamps.submission_timestamps(submissions, timestamps_csv)
+    for warning in timestamp_warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if isolation != "bwrap":
         print(UNSANDBOXED_WARNING, file=sys.stderr)
     output_folder.mkdir(parents=True, exist_ok=True)
     results_folder = output_folder / "results"
-    database_path = output_folder / "gradebook.db"
     engine = engine if engine is not None else workers_module.LocalEngine(workers)
     with interruption.Interruption() as signals, gradebook.open_gradebook(database_path) as book:
         results_folder.mkdir(exist_ok=True)
@@ -447,8 +486,11 @@ def grade_folder(submissions, labs, output_folder, workers=1, isolation="auto", 
             header = [f"batch started: {len(submissions)} submissions, isolation: {isolation}, "
                       f"sandbox jobs on: {engine.description}"]
             header += [UNSANDBOXED_WARNING] if isolation != "bwrap" else []
-            _append_log(log_file, header + list(skipped_folders))
+            _append_log(log_file, header + list(skipped_folders) + timestamp_warnings)
             batch = _Batch(labs_by_id, book, results_folder, log_file, signals, isolation)
+            batch.course_root = course_root
+            batch.timestamps = submitted_at
+            batch.late_plugin = late_plugin if late_plugin is not None else late_penalty.make_plugin()
             try:
                 batch.register_labs(lab_ids)
                 batch.grade(batch.select(submissions, force), engine, progress)
@@ -466,8 +508,25 @@ def export_csv(output_folder, csv_path=None):
     return reports.write_csv(load_results(output_folder / "results"), csv_path or output_folder / "grades.csv")
 
 
-def write_all_feedback(output_folder, feedback_folder=None):
-    """Feedback HTML for every saved result; returns the paths."""
+def write_all_feedback(output_folder, feedback_folder=None, solutions=None, course=None):
+    """Feedback HTML for every saved result, titled from the labs in solutions (or the course's source/);
+    for an nbgrader course also in its feedback/ layout for `nbgrader release_feedback`. Returns the first paths."""
     output_folder = pathlib.Path(output_folder)
     feedback_folder = feedback_folder or output_folder / "feedback"
-    return [reports.write_feedback(result, feedback_folder) for result in load_results(output_folder / "results")]
+    if course is not None and not (pathlib.Path(course) / "submitted").is_dir():
+        raise ValueError(f"{course} is not an nbgrader course with submissions (it has no submitted/ folder)")
+    outlines = reports.lab_outlines(solutions) if solutions else {}
+    if course is not None:
+        outlines.update(reports.lab_outlines(pathlib.Path(course) / "source"))
+    results = load_results(output_folder / "results")
+    course_gradebook = pathlib.Path(course) / "gradebook.db" if course is not None else None
+    if course_gradebook is not None and course_gradebook.is_file():  # lateness as nbgrader recorded it
+        with gradebook.open_gradebook(course_gradebook) as book:
+            results = [late_penalty.from_gradebook(book, result) if result.graded else result for result in results]
+    paths = []
+    for result in results:
+        outline = outlines.get(result.lab_id)
+        paths.append(reports.write_feedback(result, feedback_folder, outline))
+        if course is not None:
+            reports.write_course_feedback(result, course, outline)
+    return paths

@@ -33,7 +33,7 @@ def run(solutions="solutions", output="demo-output", workers=2, isolation="auto"
     results = batch.grade_folder(submissions, [lab], grading_folder, workers, isolation,
                                  allow_unsandboxed=allow_unsandboxed)
     csv_path = batch.export_csv(grading_folder)
-    feedback_paths = batch.write_all_feedback(grading_folder)
+    feedback_paths = batch.write_all_feedback(grading_folder, solutions=solutions)
     print()
     print(reports.summary_table(results))
     print()

@@ -15,6 +15,8 @@ import sys
 import sqlalchemy
 from nbgrader import api as nbgrader_api
 
+from autograder import timestamps
+
 
 def ensure_alembic_on_path():
     """nbgrader migrates its database by running the `alembic` script installed beside Python."""
@@ -176,6 +178,26 @@ def _comment(gradebook, notebook_name, lab_id, student_id, grade_id):
     )
 
 
+def _add_submitted_notebook(gradebook, submission, notebook_name, lab_id):
+    """The notebook of a submission made before the lab's notebook was registered (an extension granted early)."""
+    with gradebook.db.no_autoflush:
+        notebook = nbgrader_api.SubmittedNotebook(assignment=submission,
+                                                  notebook=gradebook.find_notebook(notebook_name, lab_id))
+        gradebook.db.add(notebook)
+    gradebook.db.flush()
+    return notebook
+
+
+def _record_lateness(gradebook, submission, notebook_name, lab_id, result):
+    """The submission's timestamp (an earlier one stays when none is known) and the notebook's late penalty,
+    where nbgrader keeps them (None when not late, as nbgrader's AssignLatePenalties leaves it)."""
+    if result.timestamp:
+        submission.timestamp = timestamps.parse_timestamp(result.timestamp)
+    notebook = _find_or_add(lambda: gradebook.find_submission_notebook(notebook_name, lab_id, result.student_id),
+                            lambda: _add_submitted_notebook(gradebook, submission, notebook_name, lab_id))
+    notebook.late_submission_penalty = result.late_penalty if result.seconds_late > 0 and result.late_penalty else None
+
+
 def record_result(gradebook, lab, result):
     """Store one graded submission's part scores as nbgrader auto scores; returns lines for the log.
 
@@ -189,8 +211,9 @@ def record_result(gradebook, lab, result):
         raise ValueError(f"{result.student_id} {result.lab_id} was not graded ({result.reason}); "
                          "only graded results go into the gradebook")
     notebook_name = lab.notebook_name.removesuffix(".ipynb")
-    _find_or_add(lambda: gradebook.find_submission(lab.lab_id, result.student_id),
-                 lambda: _add_submission(gradebook, lab.lab_id, result.student_id))
+    submission = _find_or_add(lambda: gradebook.find_submission(lab.lab_id, result.student_id),
+                              lambda: _add_submission(gradebook, lab.lab_id, result.student_id))
+    _record_lateness(gradebook, submission, notebook_name, lab.lab_id, result)
     log_lines = []
     review_notes = {}  # answer cell grade_id -> review reasons of the parts it answers
     comment_cells = _comment_cells(lab)

@@ -57,6 +57,10 @@ class SubmissionResult:
     status: str = "graded"  # "graded", or "not_graded" when grading itself failed (never a grade)
     reason: str = ""  # why it was not graded (sandbox did not start, references failed, disk full, ...)
     fingerprint: str = ""  # what was graded: notebook content, lab source and grader version
+    timestamp: str = ""  # when it was submitted, in UTC as nbgrader writes it; "" when unknown (never late)
+    seconds_late: float = 0.0  # after the gradebook's due date (and the student's extension)
+    late_penalty: float = 0.0  # points the course's LateSubmissionPlugin takes off
+    backend: str = ""  # the Keras backend the submission was graded on ("" in results saved before it was kept)
 
     @property
     def graded(self):
@@ -282,6 +286,8 @@ def judge_submission(lab, prepared, job_result, references):
         problems = _forbidden_problems(lab, program, {graded.check.target for graded in part.checks})
         problems += verdict.problems
         review = verdict.review + [f"code that hides what it calls: {use}" for use in prepared.hidden_calls]
+        # What the sandbox saw is recorded at run time, not read from the code: a person confirms the 0.
+        review += [f"scored 0 for what the sandbox saw: {problem}" for problem in verdict.problems]
         passed = all(item.passed for item in check_results) and not problems
         parts.append(PartResult(part.grade_id, part.points if passed else 0.0, part.points, check_results, problems,
                                 review))
@@ -299,6 +305,7 @@ def judge_submission(lab, prepared, job_result, references):
         cell_errors=cell_errors,
         output=job_result.output,
         isolation=job_result.isolation,
+        backend=job_result.backend,
         seconds=round(time.monotonic() - started, 2),
     )
 

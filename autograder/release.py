@@ -2,19 +2,96 @@
 
 nbgrader removes the solutions (leaving ``# YOUR CODE HERE``), the hidden tests and all
 outputs, and adds its checksums. The release is generated, never edited by hand; a test
-regenerates it and compares it with what is committed.
+regenerates it and compares it with what is committed. The student repository named in
+pyproject.toml's ``[tool.labkit]`` table is stamped into each lab's install cell first.
 """
 
 import json
 import pathlib
+import re
 import shutil
 import tempfile
+import tomllib
 
 import nbformat
 import traitlets.config
 from nbgrader.apps import api as nbgrader_api
 
 from autograder import gradebook
+
+PROJECT_FILE = pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml"
+_GITHUB_REPOSITORY = re.compile(r"https://github\.com/([A-Za-z0-9][A-Za-z0-9-]*)/([A-Za-z0-9_.-]+?)(?:\.git)?/?")
+# Where a notebook names the student repository: the pip install of labkit and Colab links.
+_STAMPED_PLACES = (
+    (re.compile(r"labkit @ git\+https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+"),
+     "labkit @ git+https://github.com/{}"),
+    (re.compile(r"https://colab\.research\.google\.com/github/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/blob/main/labs/"),
+     "https://colab.research.google.com/github/{}/blob/main/labs/"),
+)
+
+
+def course_settings(project_file=PROJECT_FILE):
+    """The ``[tool.labkit]`` table of pyproject.toml: the course's repositories."""
+    project_file = pathlib.Path(project_file)
+    try:
+        with project_file.open("rb") as stream:
+            settings = tomllib.load(stream).get("tool", {}).get("labkit", {})
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"cannot read the course settings from {project_file}: {error}") from error
+    if not isinstance(settings.get("student_repository"), str):
+        raise ValueError(f"{project_file} needs a [tool.labkit] table with "
+                         'student_repository = "https://github.com/OWNER/REPO" (the public student repository)')
+    return settings
+
+
+def github_repository(url):
+    """'OWNER/REPO' of a GitHub URL such as https://github.com/OWNER/REPO (Colab opens notebooks from GitHub)."""
+    match = _GITHUB_REPOSITORY.fullmatch(str(url).strip())
+    if not match:
+        raise ValueError(f"the student repository must be a GitHub URL like https://github.com/OWNER/REPO, got {url!r}")
+    return f"{match.group(1)}/{match.group(2)}"
+
+
+def student_repository(project_file=PROJECT_FILE):
+    """'OWNER/REPO' of the public student repository configured in pyproject.toml."""
+    return github_repository(course_settings(project_file)["student_repository"])
+
+
+def stamp_notebook(notebook, repository):
+    """Point a notebook's labkit install and Colab links at repository ('OWNER/REPO'); True if anything changed."""
+    changed = False
+    for cell in notebook.cells:
+        source = cell.source
+        for pattern, replacement in _STAMPED_PLACES:
+            source = pattern.sub(replacement.format(repository), source)
+        if source != cell.source:
+            cell.source = source
+            changed = True
+    return changed
+
+
+def stamp_solutions(solutions_directory="solutions", repository=None):
+    """Stamp the student repository into every source notebook in place; returns the notebooks changed."""
+    repository = repository or student_repository()
+    changed = []
+    for lab_id in lab_ids(solutions_directory):
+        path = pathlib.Path(solutions_directory) / lab_id / f"{lab_id}.ipynb"
+        notebook = nbformat.read(str(path), as_version=4)
+        if stamp_notebook(notebook, repository):
+            nbformat.write(notebook, str(path))
+            changed.append(path)
+    return changed
+
+
+def unstamped_solutions(solutions_directory="solutions", repository=None):
+    """Source notebooks that do not name the configured student repository yet."""
+    repository = repository or student_repository()
+    unstamped = []
+    for lab_id in lab_ids(solutions_directory):
+        path = pathlib.Path(solutions_directory) / lab_id / f"{lab_id}.ipynb"
+        if stamp_notebook(nbformat.read(str(path), as_version=4), repository):
+            unstamped.append(path)
+    return unstamped
 
 
 def _nbgrader(solutions_directory, release_directory, database_path):
@@ -31,15 +108,23 @@ def _nbgrader(solutions_directory, release_directory, database_path):
     return nbgrader_api.NbGraderAPI(config=config)
 
 
-def release_lab(lab_id, solutions_directory="solutions", release_directory="labs"):
-    """Generate the student version of one lab into release_directory/<lab_id>/."""
+def release_lab(lab_id, solutions_directory="solutions", release_directory="labs", repository=None):
+    """Generate the student version of one lab into release_directory/<lab_id>/, stamped with repository."""
     source = pathlib.Path(solutions_directory) / lab_id
     if not source.is_dir():
         raise ValueError(f"no lab {lab_id!r} in {solutions_directory}/ (expected the folder {source})")
+    repository = repository or student_repository()
     with tempfile.TemporaryDirectory() as scratch:
-        # Generate into a scratch copy, then swap in, so a failed release never leaves a half-written lab.
+        # Generate from a stamped copy into a scratch folder, then swap in: a failed release never
+        # leaves a half-written lab, and the solutions are never modified here.
+        stamped_sources = pathlib.Path(scratch) / "source"
+        shutil.copytree(source, stamped_sources / lab_id)
+        for notebook_path in (stamped_sources / lab_id).glob("*.ipynb"):
+            notebook = nbformat.read(str(notebook_path), as_version=4)
+            if stamp_notebook(notebook, repository):
+                nbformat.write(notebook, str(notebook_path))
         staging = pathlib.Path(scratch) / "release"
-        api = _nbgrader(solutions_directory, staging, pathlib.Path(scratch) / "gradebook.db")
+        api = _nbgrader(stamped_sources, staging, pathlib.Path(scratch) / "gradebook.db")
         outcome = api.generate_assignment(lab_id, force=True, create=True)
         if not outcome.get("success"):
             raise RuntimeError(f"nbgrader could not release {lab_id}:\n{outcome.get('log')}\n{outcome.get('error')}")
@@ -75,8 +160,8 @@ def release_all(solutions_directory="solutions", release_directory="labs"):
 
 
 def release_differences(solutions_directory="solutions", release_directory="labs"):
-    """Files under release_directory that differ from a fresh release (empty when in sync)."""
-    differences = []
+    """Files under release_directory that differ from a fresh release, and unstamped sources (empty when in sync)."""
+    differences = [str(path) for path in unstamped_solutions(solutions_directory)]
     with tempfile.TemporaryDirectory() as scratch:
         fresh_root = pathlib.Path(scratch) / "labs"
         for lab_id in lab_ids(solutions_directory):

@@ -46,6 +46,7 @@ import time
 import psutil
 
 import labkit
+from autograder import gpus
 
 RUNNER_MODULE = "autograder.sandboxed.server"  # the fork runner: Keras imported once, a child per job
 SANDBOXED_PATH = pathlib.Path(__file__).with_name("sandboxed")
@@ -113,6 +114,7 @@ class JobResult:
     # Seconds of the first attempt: "start" (to the child's ready: a new sandbox imports Keras, a warm
     # one only forks), "cells", "probes"; "warm" says whether a warm sandbox was reused.
     timings: dict = dataclasses.field(default_factory=dict)
+    backend: str = ""  # the Keras backend the job ran on
 
 
 @functools.lru_cache(maxsize=None)
@@ -158,7 +160,7 @@ def shown_to_students(path):
     return any(resolved.is_relative_to(os.path.realpath(host_path)) for host_path, _ in shown_paths())
 
 
-def _bwrap_command(limits, program):
+def _bwrap_command(limits, program, gpu=None):
     """The bwrap command line: private in-memory /tmp first, then read-only system and interpreter."""
     scratch_bytes = str(limits.scratch_megabytes * 1024 * 1024)
     # The grader's PATH decides which bubblewrap runs (the child's PATH is minimal).
@@ -173,6 +175,10 @@ def _bwrap_command(limits, program):
         "--proc", "/proc",
         "--dev", "/dev",
         "--perms", "1777", "--size", str(SHARED_MEMORY_MEGABYTES * 1024 * 1024), "--tmpfs", "/dev/shm",
+    ]
+    if gpu is not None:
+        command += gpus.bwrap_arguments(gpu)  # exactly this job's GPU
+    command += [
         "--chdir", "/scratch",
         # The root and /dev are bwrap's own in-memory folders, writable by the sandbox's user: made
         # read-only, so /scratch, /tmp and /dev/shm are all a job can write (and the fork runner empties).
@@ -180,6 +186,17 @@ def _bwrap_command(limits, program):
         "--remount-ro", "/",
     ]
     return command + list(program)
+
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def keras_backend():
+    """The Keras backend grading runs on: the grader's KERAS_BACKEND (set by `--backend`), else tensorflow."""
+    backend = os.environ.get("KERAS_BACKEND") or "tensorflow"
+    if backend not in BACKENDS:
+        raise ValueError(f"KERAS_BACKEND={backend!r} is not a Keras backend grading supports ({', '.join(BACKENDS)})")
+    return backend
 
 
 def _child_environment(scratch_inside, extra):
@@ -193,6 +210,7 @@ def _child_environment(scratch_inside, extra):
         "KERAS_HOME": f"{scratch_inside}/.keras",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "LANG": "C.UTF-8",
+        "KERAS_BACKEND": keras_backend(),  # the grader's setting (`--backend`), for references and students alike
         # One thread per operation: jobs run side by side instead of fighting over cores (measured:
         # 4 lab-05 jobs on 2 workers took 36 s instead of 52 s), and results do not depend on the
         # host's core count. Two inter-op threads keep ops that wait on one another from stalling.
@@ -209,8 +227,9 @@ def _limit_resources(memory_bytes, file_bytes, open_files):
     """Runs in the child before exec: address space, file size, open files and core dump limits."""
 
     def apply():
-        limits = [(resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_FSIZE, file_bytes), (resource.RLIMIT_CORE, 0),
-                  (resource.RLIMIT_NOFILE, open_files)]
+        limits = [(resource.RLIMIT_FSIZE, file_bytes), (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NOFILE, open_files)]
+        if memory_bytes is not None:  # None on a GPU: CUDA reserves far more address space than it uses
+            limits.append((resource.RLIMIT_AS, memory_bytes))
         for kind, value in limits:
             try:
                 resource.setrlimit(kind, (value, value))
@@ -266,7 +285,7 @@ class _Server:
     folders are empty), and standard output (what student code prints).
     """
 
-    def __init__(self, limits, isolation, environment):
+    def __init__(self, limits, isolation, environment, gpu=None, per_gpu=1):
         self.isolation = isolation
         self.scratch = None
         self.channel_fd = self.control_fd = None
@@ -274,8 +293,10 @@ class _Server:
         self.host_pid = None
         self.control_pending = b""
         program = [sys.executable, "-m", RUNNER_MODULE]
+        if gpu is not None:
+            environment = dict(environment, **gpus.environment(gpu, per_gpu))
         if isolation == "bwrap":
-            command = _bwrap_command(limits, program)
+            command = _bwrap_command(limits, program, gpu)
             child_environment = _child_environment("/scratch", environment)
             working_folder = None
             wipe = ["/scratch", "/tmp", "/dev/shm"]
@@ -288,7 +309,7 @@ class _Server:
         channel_read, channel_write = os.pipe()
         control_read, control_write = os.pipe()
         try:
-            memory_bytes = limits.memory_megabytes * 1024 * 1024
+            address_space = None if gpu is not None else limits.memory_megabytes * 1024 * 1024 * 4
             self.process = subprocess.Popen(
                 command,
                 stdin=subprocess.PIPE,
@@ -298,7 +319,7 @@ class _Server:
                 env=child_environment,
                 cwd=working_folder,
                 start_new_session=True,
-                preexec_fn=_limit_resources(memory_bytes * 4, 64 * 1024 * 1024, limits.open_files),
+                preexec_fn=_limit_resources(address_space, 64 * 1024 * 1024, limits.open_files),
             )
         except BaseException:
             for descriptor in (channel_read, control_read):
@@ -373,15 +394,15 @@ class _ServerPool:
         self.idle = []  # (key, server), oldest first
 
     @staticmethod
-    def key(limits, isolation, environment):
+    def key(limits, isolation, environment, gpu=None, per_gpu=1):
         program = [sys.executable, "-m", RUNNER_MODULE]
-        command = _bwrap_command(limits, program) if isolation == "bwrap" else program
+        command = _bwrap_command(limits, program, gpu) if isolation == "bwrap" else program
         return (isolation, tuple(command), tuple(sorted(environment.items())), limits.memory_megabytes,
-                limits.open_files, limits.scratch_megabytes)
+                limits.open_files, limits.scratch_megabytes, gpu, per_gpu)
 
-    def acquire(self, limits, isolation, environment):
+    def acquire(self, limits, isolation, environment, gpu=None, per_gpu=1):
         """An idle server started the same way, or a new one (OSError when it cannot start)."""
-        key = self.key(limits, isolation, environment)
+        key = self.key(limits, isolation, environment, gpu, per_gpu)
         with self.lock:
             for position, (idle_key, server) in enumerate(self.idle):
                 if idle_key == key:
@@ -390,7 +411,7 @@ class _ServerPool:
                         return key, server
                     server.close()
                     break
-        return key, _Server(limits, isolation, environment)
+        return key, _Server(limits, isolation, environment, gpu, per_gpu)
 
     def release(self, key, server):
         """Keep a server whose last job ended cleanly; beyond IDLE_SERVERS the oldest are stopped."""
@@ -415,8 +436,9 @@ atexit.register(SERVERS.close_all)
 class _Attempt:
     """One launch of the runner, watched until it finishes or is stopped."""
 
-    def __init__(self, job, limits, isolation, deadline, probes):
+    def __init__(self, job, limits, isolation, deadline, probes, gpu=None, per_gpu=1):
         self.job = job
+        self.gpu, self.per_gpu = gpu, per_gpu
         self.limits = limits
         self.isolation = isolation
         self.deadline = deadline
@@ -449,7 +471,8 @@ class _Attempt:
 
     def run(self):
         """Hand the job to a warm sandbox (or a new one) and watch it; keep the sandbox only if all went well."""
-        key, server = SERVERS.acquire(self.limits, self.isolation, self.job.get("environment", {}))
+        key, server = SERVERS.acquire(self.limits, self.isolation, self.job.get("environment", {}), self.gpu,
+                                      self.per_gpu)
         self.server = server
         self.process = server.process
         self.warm = server.ready
@@ -741,11 +764,20 @@ def run_job(job, limits=Limits(), isolation="bwrap"):
     """Run a job ({cells, probes, forbidden, ...}) to completion, restarting past crashes.
 
     ``isolation`` is what ``resolve_isolation`` returned ("bwrap" or "none"). Probes are sent
-    visible ones first; output printed once a hidden probe was sent is dropped.
+    visible ones first; output printed once a hidden probe was sent is dropped. When grading may
+    use GPUs (``gpus.GPU_VARIABLE``), the job holds one of them, and only it, from start to end.
     """
     if isolation not in ("bwrap", "none"):
         isolation = resolve_isolation(isolation)
-    result = JobResult(isolation=isolation)
+    allocator = gpus.allocator_from_environment()
+    if allocator is None:
+        return _run_job(job, limits, isolation)
+    with allocator.acquire() as gpu:
+        return _run_job(job, limits, isolation, gpu, allocator.per_gpu)
+
+
+def _run_job(job, limits, isolation, gpu=None, per_gpu=1):
+    result = JobResult(isolation=isolation, backend=keras_backend())
     if isolation == "none":
         result.incidents.append(
             "WARNING: bubblewrap was not used, so student code ran WITHOUT a sandbox "
@@ -761,7 +793,7 @@ def run_job(job, limits=Limits(), isolation="bwrap"):
     while True:
         result.attempts += 1
         attempt = _Attempt(dict(cells_job, skip_cells=sorted(skip_cells)), limits, isolation, deadline,
-                           [probe for probe in probes if probe["key"] not in done_probes])
+                           [probe for probe in probes if probe["key"] not in done_probes], gpu, per_gpu)
         try:
             attempt.run()
         except OSError as error:

@@ -64,6 +64,11 @@ class Check:
 class CheckFailed(AssertionError):
     """Raised by run_checks when a self-check fails; the message says what and how to fix it."""
 
+    def _render_traceback_(self):
+        """What IPython shows instead of a traceback: the message only (the traceback is labkit's, not the student's)."""
+        return [f"{type(self).__name__}: {line}" if index == 0 else line
+                for index, line in enumerate(str(self).splitlines())]
+
 
 @dataclasses.dataclass
 class Outcome:

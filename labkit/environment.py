@@ -4,11 +4,53 @@ Fast mode (small subsets, few epochs) is for CI and grading; full mode is for st
 Both run the same code: a lab reads its sizes through ``by_mode``.
 """
 
+import contextlib
+import importlib.metadata
 import os
 import platform
+import re
+import sys
+import tempfile
 
 MODE_VARIABLE = "LABKIT_MODE"
 MODES = ("fast", "full")
+# The oldest versions labkit is tested with: its declared dependencies (pyproject.toml, the student package).
+TESTED_MINIMUMS = {"keras": "3.15", "numpy": "2.4", "matplotlib": "3.11"}
+TESTED_TENSORFLOW = "2.21"
+# What TensorFlow's C++ code writes straight to the process's stderr at start-up (absl log lines, which
+# TF_CPP_MIN_LOG_LEVEL does not silence before absl is initialised); fatal (F) lines always show.
+_NATIVE_LOG_LINE = re.compile(r"^(?:[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\] |"
+                              r"WARNING: All log messages before absl::InitializeLog\(\)|"
+                              r"To enable the following instructions: .* rebuild TensorFlow)")
+
+
+@contextlib.contextmanager
+def quiet_native_logs():
+    """Hide TensorFlow's C++ log lines on the process's stderr while the block runs; other stderr lines still show."""
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as captured:
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode("utf-8", errors="replace").splitlines()
+            kept = [line for line in lines if not _NATIVE_LOG_LINE.match(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
+
+
+def load_backend_quietly():
+    """Import Keras and its backend now, without TensorFlow's C++ start-up lines (the labs' first cell calls it)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's later INFO and WARNING lines too
+    if "keras" in sys.modules:
+        return
+    with quiet_native_logs():
+        import keras  # noqa: F401  (loads the backend: TensorFlow by default)
 
 
 def lab_mode():
@@ -51,7 +93,9 @@ def _list_devices(backend):
         import tensorflow
 
         names, counts = [], {}
-        for device in tensorflow.config.list_physical_devices():
+        with quiet_native_logs():  # the first listing probes the GPU driver, which logs "failed call to cuInit"
+            physical_devices = tensorflow.config.list_physical_devices()
+        for device in physical_devices:
             # Number devices per type (CPU:0, GPU:0, GPU:1), not across all devices.
             index = counts.get(device.device_type, 0)
             counts[device.device_type] = index + 1
@@ -69,8 +113,35 @@ def _list_devices(backend):
     return ["CPU:0"]
 
 
+def _version_numbers(version):
+    """(3, 10, 1) for '3.10.1' or '3.10.1rc0': the leading numeric parts, for comparisons."""
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+def untested_versions(installed=None):
+    """One line per package older than the version the labs are tested with (empty when all are tested).
+
+    The install cell never changes a runtime's packages, so an older Keras (Colab's) is reported, not replaced.
+    """
+    minimums = dict(TESTED_MINIMUMS, tensorflow=TESTED_TENSORFLOW)
+    if installed is None:
+        installed = {}
+        for name in minimums:
+            try:
+                installed[name] = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                continue  # a missing package fails at its import, with Python's own message
+    lines = []
+    for name, minimum in minimums.items():
+        version = installed.get(name)
+        if version and _version_numbers(version) < _version_numbers(minimum):
+            lines.append(f"Note: {name} {version} is older than {minimum}, the oldest version these labs are tested "
+                         f"with. Most cells work; if one fails, `pip install '{name}>={minimum}'` and restart.")
+    return lines
+
+
 def report_environment():
-    """Print devices, backend, versions and mode at the top of a lab; returns the same as a dict."""
+    """Print devices, backend, versions and mode at the top of a lab (returns nothing, so the cell echoes nothing)."""
     description = describe_environment()
     versions = f"Python {description['python']}, Keras {description['keras']}"
     if "tensorflow" in description:
@@ -79,5 +150,6 @@ def report_environment():
     print(f"Backend: {description['backend']}; devices: {', '.join(description['devices'])}")
     if not description["gpu"]:
         print("No GPU found: training runs on the CPU (fine in fast mode; full mode is slower).")
+    for line in untested_versions():
+        print(line)
     print(f"Mode: {description['mode']} (set {MODE_VARIABLE}=fast for a quick run, full for the real one)")
-    return description

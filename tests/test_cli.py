@@ -8,7 +8,7 @@ import pytest
 from autograder import cli
 from tests.support import toy_lab
 
-COMMANDS = ["release", "grade", "export", "feedback", "mutants", "demo"]
+COMMANDS = ["release", "init-course", "grade", "export", "feedback", "mutants", "demo"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

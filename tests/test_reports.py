@@ -299,3 +299,215 @@ def test_feedback_shows_what_a_hidden_error_may_show_and_review_flags():
     assert "hidden check failed: your code raised ValueError at cell `relu`, line 2" in page
     assert "LEAK" not in page and "-3.0" not in page
     assert "flagged for your instructor to review: cell `relu` line 3: exec(...)" in page
+
+
+# ---------------------------------------------------------------------------
+# Feedback polish: part titles, timestamps and lateness, unattempted parts, stopped cells and checks.
+
+
+def toy_outline(tmp_path):
+    """The LabOutline of the toy lab, with a heading above each answer."""
+    import nbformat
+
+    from tests.support import toy_lab
+
+    path = toy_lab.build(tmp_path / "solutions")
+    notebook = nbformat.read(str(path), as_version=4)
+    notebook.cells.insert(2, nbformat.v4.new_markdown_cell("## Part 1 — Rectifiers\n### Your task: `relu`"))
+    notebook.cells.insert(5, nbformat.v4.new_markdown_cell("### Your task: squares"))
+    written_answer = nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\n# The model answer\n### END SOLUTION")
+    written_answer.metadata["nbgrader"] = {"grade_id": "essay", "solution": True, "grade": False, "locked": False}
+    notebook.cells.insert(6, written_answer)  # a written answer: its text must never become a title
+    nbformat.write(notebook, str(path))
+    return reports.read_outline(path)
+
+
+def test_read_outline_titles_parts_from_the_headings_above_their_answers(tmp_path):
+    outline = toy_outline(tmp_path)
+    assert outline.titles == {"test_relu": "Part 1 — Rectifiers › Your task: `relu`",
+                              "test_square": "Part 1 — Rectifiers › Your task: squares"}
+    assert outline.answers == {"test_relu": ("relu",), "test_square": ("square",)}
+    assert reports.lab_outlines(tmp_path / "solutions") == {"00_toy": outline}
+    with pytest.raises(ValueError, match="could not be read"):
+        reports.read_outline(tmp_path / "absent.ipynb")
+
+
+def test_read_outline_of_a_real_lab():
+    outline = reports.read_outline("solutions/01_optimization_basics/01_optimization_basics.ipynb")
+    title = outline.titles["test_gradient_descent"]
+    assert title.startswith("Part 1") and "`gradient_descent`" in title and " › " in title
+    assert outline.answers["test_gradient_descent"] == ("gradient_descent",)
+
+
+def test_feedback_uses_part_titles_and_keeps_the_id(tmp_path):
+    page = reports.feedback_html(make_result(), toy_outline(tmp_path))
+    assert "<td>Part 1 — Rectifiers › Your task: `relu`<br><small>test_relu</small></td><td>2 / 2</td>" in page
+
+
+def test_feedback_shows_the_timestamp_and_the_late_penalty():
+    result = dataclasses.replace(make_result(), timestamp="2026-01-15 13:30:00.000000 UTC", seconds_late=5400.0,
+                                 late_penalty=1.0)
+    page = reports.feedback_html(result)
+    assert "<p>Submitted: 2026-01-15 13:30:00.000000 UTC</p>" in page
+    assert "submitted 1.5 hours after the due date: late penalty of 1 point; score after the penalty: 1 / 3" in page
+    on_time = reports.feedback_html(dataclasses.replace(make_result(), timestamp="2026-01-15 11:00:00.000000 UTC"))
+    assert "after the due date" not in on_time and "Submitted: 2026-01-15 11:00" in on_time
+
+
+def unattempted_square(result):
+    square = result.parts[1]
+    square.problems = []
+    square.checks = [
+        dataclasses.replace(square.checks[0], message="your code raised NotImplementedError (in square, line 3)"),
+        dataclasses.replace(square.checks[1], shown="your code raised NotImplementedError at cell `square`, line 3: "
+                                                    "raise NotImplementedError()"),
+    ]
+    return result
+
+
+def test_an_unattempted_part_is_one_collapsed_line_with_its_hints():
+    page = reports.feedback_html(unattempted_square(make_result()))
+    assert page.count("<details>") == 1
+    assert ("<details><summary>not attempted yet: the answer still raises NotImplementedError (2 checks not passed)"
+            "</summary><ul><li>multiply &lt;each&gt; value by itself</li><li>the hidden hint</li></ul>"
+            "</details>") in page
+    assert "your code raised NotImplementedError" not in page
+
+
+def test_a_stopped_answer_cell_is_named_instead_of_not_defined_errors(tmp_path):
+    result = make_result()
+    square = result.parts[1]
+    square.problems = []
+    square.checks = [dataclasses.replace(check, message="your code raised NameError: `square` is not defined. Run "
+                                                        "the cell that defines it (and the cells above it) first.",
+                                         shown="your code raised NameError")
+                     for check in square.checks]
+    result.cell_errors = {"square": "stopped: it exceeded the 10 s time limit"}
+    result.incidents = ["cell `square` was stopped (it exceeded the 10 s time limit); it was skipped and grading "
+                        "went on", "a check was stopped (it used more than 2000 MB of memory); grading went on"]
+    page = reports.feedback_html(result, toy_outline(tmp_path))
+    assert ("cell `square` was stopped after the 10 s time limit, so what it defines was never checked "
+            "(2 checks not passed)") in page
+    assert "is not defined" not in page
+    assert page.count("cell `square` was stopped after the 10 s time limit; it was skipped and grading went on") == 1
+    assert "a check was stopped because it used more than 2000 MB of memory; grading went on" in page
+    assert "exceeded the 10 s" not in page
+
+
+@pytest.mark.parametrize("reason, wording", [
+    ("stopped: it exceeded the 30 s time limit", "stopped after the 30 s time limit"),
+    ("stopped: the whole notebook exceeded its 300 s time limit",
+     "stopped after the whole notebook's 300 s time limit"),
+    ("stopped: it used more than 2000 MB of memory", "stopped because it used more than 2000 MB of memory"),
+    ("stopped: the process ended unexpectedly (exit status 3)",
+     "stopped because the Python process ended while it ran (exit status 3): the code exited or crashed it"),
+    ("stopped: it ran more than 256 threads", "stopped: it ran more than 256 threads"),
+])
+def test_describe_stop(reason, wording):
+    assert reports.describe_stop(reason) == wording
+
+
+def test_a_stopped_check_says_why():
+    result = make_result(relu_passed=False)
+    relu = result.parts[0]
+    relu.checks[0] = dataclasses.replace(relu.checks[0], passed=False,
+                                         message="stopped: it exceeded the 30 s time limit")
+    relu.checks[1] = dataclasses.replace(relu.checks[1], shown="stopped: it used more than 2000 MB of memory")
+    page = reports.feedback_html(result)
+    assert "relu matches keras.activations.relu: this check was stopped after the 30 s time limit" in page
+    assert "hidden check failed: it was stopped because it used more than 2000 MB of memory" in page
+
+
+# ---------------------------------------------------------------------------
+# Feedback in nbgrader's layout.
+
+
+def test_write_course_feedback_copies_what_release_feedback_reads(tmp_path):
+    submitted = tmp_path / "course" / "submitted" / "ada" / "00_toy"
+    submitted.mkdir(parents=True)
+    (submitted / "timestamp.txt").write_text("2026-01-15 11:00:00.000000 UTC")
+    (submitted / "submission_secret.txt").write_text("s3cret")
+    path = reports.write_course_feedback(make_result("ada"), tmp_path / "course")
+    assert path == tmp_path / "course" / "feedback" / "ada" / "00_toy" / "00_toy.html"
+    assert path.read_text(encoding="utf-8") == reports.feedback_html(make_result("ada"))
+    assert (path.parent / "timestamp.txt").read_text() == "2026-01-15 11:00:00.000000 UTC"
+    assert (path.parent / "submission_secret.txt").read_text() == "s3cret"
+    (tmp_path / "course" / "submitted" / "ben").mkdir()
+    ben = reports.write_course_feedback(make_result("ben"), tmp_path / "course")
+    assert (ben.parent / "timestamp.txt").read_text() == "unknown"
+    assert len((ben.parent / "submission_secret.txt").read_text()) == 128
+
+
+def test_write_all_feedback_for_a_course(tmp_path):
+    batch.save_result(make_result("ada"), tmp_path / "course" / "autograder" / "results")
+    (tmp_path / "course" / "submitted" / "ada" / "00_toy").mkdir(parents=True)
+    outline_source = tmp_path / "course" / "source"
+    toy_outline(tmp_path)
+    import shutil
+
+    shutil.copytree(tmp_path / "solutions", outline_source)
+    (path,) = batch.write_all_feedback(tmp_path / "course" / "autograder", course=tmp_path / "course")
+    assert path == tmp_path / "course" / "autograder" / "feedback" / "ada" / "00_toy.html"
+    course_page = tmp_path / "course" / "feedback" / "ada" / "00_toy" / "00_toy.html"
+    assert "Part 1 — Rectifiers" in course_page.read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="no submitted/ folder"):
+        batch.write_all_feedback(tmp_path / "course" / "autograder", course=tmp_path / "elsewhere")
+
+
+def test_release_feedback_hands_the_feedback_to_the_student(tmp_path, monkeypatch):
+    """A real course and exchange: release, fetch, submit, collect, grade, feedback, release and fetch feedback."""
+    import os
+    import subprocess
+    import sys
+
+    from autograder import cli
+    from tests.support import fake_grading, toy_lab
+
+    fake_grading.install(monkeypatch)
+    course, student, exchange = tmp_path / "course", tmp_path / "student", tmp_path / "exchange"
+    for folder in (course, student, exchange):
+        folder.mkdir()
+    exchange.chmod(0o777)
+    common = f"c = get_config()\nc.CourseDirectory.course_id = 'labs'\nc.Exchange.root = {str(exchange)!r}\n"
+    (course / "nbgrader_config.py").write_text(
+        common + f"c.CourseDirectory.root = {str(course)!r}\n"
+                 f"c.CourseDirectory.db_url = 'sqlite:///{course / 'gradebook.db'}'\n")
+    (student / "nbgrader_config.py").write_text(common + f"c.Exchange.cache = {str(tmp_path / 'cache')!r}\n")
+    toy_lab.build(course / "source")
+    environment = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter"),
+                       PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+
+    def nbgrader(folder, *arguments):
+        completed = subprocess.run([sys.executable, "-m", "nbgrader", *arguments], cwd=folder, env=environment,
+                                   capture_output=True, text=True, timeout=120)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+
+    nbgrader(course, "generate_assignment", "00_toy")
+    nbgrader(course, "release_assignment", "00_toy")
+    nbgrader(student, "fetch_assignment", "00_toy")
+    nbgrader(student, "submit", "00_toy")
+    nbgrader(course, "collect", "00_toy")
+    (student_id,) = [folder.name for folder in (course / "submitted").iterdir()]
+    assert cli.main(["--solutions", str(course / "source"), "grade", str(course), "--output",
+                     str(course / "autograder"), "--quiet"]) == 0
+    assert cli.main(["--solutions", str(course / "source"), "feedback", "--course", str(course)]) == 0
+    nbgrader(course, "release_feedback", "00_toy")
+    nbgrader(student, "fetch_feedback", "00_toy")
+    (fetched,) = (student / "00_toy" / "feedback").glob("*/00_toy.html")
+    ours = course / "feedback" / student_id / "00_toy" / "00_toy.html"
+    assert fetched.read_text(encoding="utf-8") == ours.read_text(encoding="utf-8")
+    assert "00_toy: 3 / 3 points" in fetched.read_text(encoding="utf-8")
+    submitted_at = (course / "submitted" / student_id / "00_toy" / "timestamp.txt").read_text().strip()
+    assert f"Submitted: {submitted_at.removesuffix(' UTC')}" in fetched.read_text(encoding="utf-8")
+
+
+def test_a_stopped_answer_cell_is_named_even_without_the_lab_outline():
+    result = make_result()
+    square = result.parts[1]
+    square.problems = []
+    square.checks[0] = dataclasses.replace(square.checks[0], message="your code raised NameError: `square` is not "
+                                                                     "defined. Run the cell that defines it first.")
+    result.cell_errors = {"square": "stopped: the process ended unexpectedly (exit status 1)"}
+    page = reports.feedback_html(result)
+    assert "cell `square` was stopped because the Python process ended while it ran (exit status 1)" in page
+    assert "is not defined" not in page
