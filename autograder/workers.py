@@ -65,7 +65,21 @@ def open_engine(workers=1, scheduler=None, cluster=None):
     return LocalEngine(workers)
 
 
-class LocalEngine:
+class _Engine:
+    """What both engines share: closing when a `with` block ends."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception_info):
+        self.close()
+        return False
+
+    def close(self):
+        raise NotImplementedError
+
+
+class LocalEngine(_Engine):
     """Sandbox jobs on this machine: a pool of threads, each preparing, running and judging one submission."""
 
     def __init__(self, workers=1):
@@ -74,13 +88,6 @@ class LocalEngine:
         self.description = f"{workers} local thread{'s' if workers > 1 else ''}"
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
         self.futures = {}
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exception_info):
-        self.close()
-        return False
 
     def submit(self, item, lab, references, isolation, fingerprint_value=""):
         """Queue one submission (item: student_id, lab_id, path); its result comes out of completed()."""
@@ -140,7 +147,7 @@ def _failed_job(isolation, error):
         f"the sandbox job failed on the Dask cluster ({type(error).__name__}: {error})"))
 
 
-class DaskEngine:
+class DaskEngine(_Engine):
     """Sandbox jobs on the workers of a Dask cluster; programs are built and verdicts made here, in the client."""
 
     def __init__(self, client, cluster=None, description="Dask"):
@@ -181,13 +188,6 @@ class DaskEngine:
                                           f"({type(error).__name__}: {error})") from error
         client = distributed.Client(cluster, set_as_default=False)
         return cls(client, cluster, description=f"local Dask cluster of {worker_count} worker processes")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exception_info):
-        self.close()
-        return False
 
     def submit(self, item, lab, references, isolation, fingerprint_value=""):
         """Prepare one submission here and send its job to the cluster (nothing when there is nothing to run)."""

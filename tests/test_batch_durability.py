@@ -10,13 +10,13 @@ import pathlib
 import signal
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
 
 from autograder import batch, cli, fingerprint, gradebook, grading, release, samples, sandbox
-from tests.support import fake_grading, toy_lab
+from tests.corpus import toy_adversarial
+from tests.support import batch_processes, fake_grading, toy_lab
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 LAB_ID = toy_lab.LAB_ID
@@ -304,27 +304,20 @@ def test_the_grader_version_is_a_digest_of_both_packages():
 
 @pytest.fixture(scope="module")
 def six_students(tmp_path_factory):
-    """The toy lab, released, with six complete submissions."""
+    """The toy lab, released, with six complete submissions; all but the first take 2 s more.
+
+    Warm sandboxes grade a toy submission in a fraction of a second, so without the pause the
+    whole batch could be done before the signal arrives.
+    """
     root = tmp_path_factory.mktemp("interrupted")
     source_path = toy_lab.build(root / "solutions")
     release_path = release.release_lab(LAB_ID, root / "solutions", root / "labs") / f"{LAB_ID}.ipynb"
     students = [f"student{index}" for index in range(6)]
-    for student_id in students:
-        samples.write_notebook(samples.make_submission(release_path, source_path),
+    slow = {"relu": "import time\ntime.sleep(2)\n" + toy_adversarial.CORRECT_RELU}
+    for index, student_id in enumerate(students):
+        samples.write_notebook(samples.make_submission(release_path, source_path, slow if index else None),
                                root / "submissions" / student_id / f"{LAB_ID}.ipynb")
     return root, students
-
-
-def _wait_for_first_result(process, results_folder, timeout=240):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if list(results_folder.glob(f"*/{LAB_ID}.json")):
-            return
-        if process.poll() is not None:
-            pytest.fail(f"grading ended before the signal: {process.communicate()}")
-        time.sleep(0.1)
-    process.kill()
-    pytest.fail("no result appeared in time")
 
 
 @pytest.mark.slow
@@ -338,7 +331,7 @@ def test_an_interrupted_batch_resumes_without_losing_or_repeating_anything(six_s
                str(root / "submissions"), "--output", str(output), "--workers", "1", "--quiet"]
     process = subprocess.Popen(command, cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_first_result(process, output / "results")
+        batch_processes.wait_for_first_result(process, output / "results", LAB_ID)
         running = psutil.Process(process.pid).children(recursive=True)
         process.send_signal(signal_number)
         out, error = process.communicate(timeout=60)

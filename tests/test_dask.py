@@ -22,7 +22,7 @@ import pytest
 
 from autograder import batch, cli, fingerprint, grading, lab as lab_module, sandbox, samples, workers
 from tests.corpus import toy_adversarial
-from tests.support import fake_grading, toy_lab
+from tests.support import batch_processes, fake_grading, toy_lab
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 LAB_ID = "01_optimization_basics"
@@ -324,18 +324,6 @@ def test_the_adversarial_corpus_scores_exactly_as_on_the_local_pool(dask_cluster
     assert got == toy_adversarial.expected_scores()
 
 
-def wait_for_first_result(process, results_folder, timeout=GRADING_SECONDS):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if list(results_folder.glob(f"*/{LAB_ID}.json")):
-            return
-        if process.poll() is not None:
-            pytest.fail(f"grading ended before the signal: {process.communicate()}")
-        time.sleep(0.1)
-    process.kill()
-    pytest.fail("no result appeared in time")
-
-
 @pytest.mark.slow
 def test_an_interrupted_client_resumes_with_the_same_command_and_skips_what_was_committed(tmp_path):
     students = {f"student{index}": "complete" for index in range(3)}
@@ -345,7 +333,7 @@ def test_an_interrupted_client_resumes_with_the_same_command_and_skips_what_was_
                "--output", str(output), "--quiet", "--cluster", "local:2"]
     process = subprocess.Popen(command, cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for_first_result(process, output / "results")
+        batch_processes.wait_for_first_result(process, output / "results", LAB_ID)
         running = psutil.Process(process.pid).children(recursive=True)  # the cluster's processes, the sandboxes
         process.send_signal(signal.SIGINT)
         out, error = process.communicate(timeout=60)
