@@ -70,28 +70,27 @@ def stamp_notebook(notebook, repository):
     return changed
 
 
-def stamp_solutions(solutions_directory="solutions", repository=None):
-    """Stamp the student repository into every source notebook in place; returns the notebooks changed."""
-    repository = repository or student_repository()
-    changed = []
+def _unstamped(solutions_directory, repository):
+    """(path, stamped notebook) of each source notebook that stamping the repository would change."""
     for lab_id in lab_ids(solutions_directory):
         path = pathlib.Path(solutions_directory) / lab_id / f"{lab_id}.ipynb"
         notebook = nbformat.read(str(path), as_version=4)
         if stamp_notebook(notebook, repository):
-            nbformat.write(notebook, str(path))
-            changed.append(path)
+            yield path, notebook
+
+
+def stamp_solutions(solutions_directory="solutions", repository=None):
+    """Stamp the student repository into every source notebook in place; returns the notebooks changed."""
+    changed = []
+    for path, notebook in _unstamped(solutions_directory, repository or student_repository()):
+        nbformat.write(notebook, str(path))
+        changed.append(path)
     return changed
 
 
 def unstamped_solutions(solutions_directory="solutions", repository=None):
     """Source notebooks that do not name the configured student repository yet."""
-    repository = repository or student_repository()
-    unstamped = []
-    for lab_id in lab_ids(solutions_directory):
-        path = pathlib.Path(solutions_directory) / lab_id / f"{lab_id}.ipynb"
-        if stamp_notebook(nbformat.read(str(path), as_version=4), repository):
-            unstamped.append(path)
-    return unstamped
+    return [path for path, _ in _unstamped(solutions_directory, repository or student_repository())]
 
 
 def _nbgrader(solutions_directory, release_directory, database_path):
