@@ -182,6 +182,25 @@ def test_empty_folder_removes_what_a_child_locked(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_empty_folder_keeps_what_is_mounted_inside_and_empties_the_way_there(tmp_path):
+    mounted = tmp_path / "checkout" / "project" / ".venv"  # a virtualenv bound read-only into /tmp
+    mounted.mkdir(parents=True)
+    (mounted / "python").write_text("the interpreter")
+    (tmp_path / "checkout" / "left-by-a").write_text("x")
+    (tmp_path / "checkout" / "project" / "left-by-a").write_text("x")
+    (tmp_path / "elsewhere").mkdir()
+    fork_server.empty_folder(tmp_path, keep=frozenset({str(mounted)}))
+    assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == [
+        "checkout", "checkout/project", "checkout/project/.venv", "checkout/project/.venv/python"]
+
+
+def test_mount_points_are_read_with_their_escapes(tmp_path):
+    table = tmp_path / "mountinfo"
+    table.write_text("36 35 0:31 / /tmp rw - tmpfs tmpfs rw\n"
+                     "37 36 8:1 /x /tmp/my\\040course/.venv ro - ext4 /dev/sda1 ro\n")
+    assert fork_server.mount_points(str(table)) == {"/tmp", "/tmp/my course/.venv"}
+
+
 @pytest.mark.parametrize("call", [
     "syscall('shmget', 0, 4096, 0o1600)",  # System V shared memory would outlive the child
     "syscall('msgget', 0, 0o1600)",

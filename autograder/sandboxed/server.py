@@ -7,7 +7,8 @@ times faster. Why the children stay isolated from each other and from this proce
 * a child is forked *before* its job is read, so this process never holds a submission, a
   probe, a reference or a token that a later child could find in the memory it inherits;
 * children run one at a time, and before the next one is forked this process empties every
-  writable folder (``/scratch``, ``/tmp``, ``/dev/shm``); the process filter denies the child
+  writable folder (``/scratch``, ``/tmp``, ``/dev/shm``; what is mounted inside them, such as a
+  project or virtualenv that lives under the host's ``/tmp``, stays); the process filter denies the child
   the kernel objects that would outlive it (System V IPC, message queues, keyrings) and
   ptrace, and a child cannot create processes, so nothing of it is left once it exits;
 * this process is not dumpable, so a child (same user) cannot read or write its memory
@@ -22,6 +23,7 @@ which folders to empty. Every later line of standard input belongs to the childr
 
 import json
 import os
+import re
 import stat
 import sys
 
@@ -63,10 +65,29 @@ def _remove(path):
         os.unlink(path)
 
 
-def empty_folder(folder):
-    """Remove everything inside folder (the folder itself stays: it is a mount point)."""
+def mount_points(mountinfo="/proc/self/mountinfo"):
+    """Every mount point of this process: the interpreter, the project and the virtualenv may be
+    bound (read-only) inside /tmp when they live under the host's /tmp."""
+    points = set()
+    with open(mountinfo, encoding="utf-8", errors="replace") as table:
+        for line in table:
+            fields = line.split()
+            if len(fields) > 4:  # the fifth field, with space, tab, newline and backslash escaped in octal
+                points.add(re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), fields[4]))
+    return points
+
+
+def empty_folder(folder, keep=frozenset()):
+    """Remove everything inside folder (the folder itself stays: it is a mount point), except the
+    mount points in keep and the folders that lead to them, whose other contents are removed."""
     for entry in os.listdir(folder):
-        _remove(os.path.join(folder, entry))
+        path = os.path.join(folder, entry)
+        if path in keep:
+            continue
+        if any(point.startswith(path + os.sep) for point in keep):
+            empty_folder(path, keep)
+        else:
+            _remove(path)
 
 
 def serve(config):
@@ -75,6 +96,8 @@ def serve(config):
 
     runner.import_libraries()
     _set_not_dumpable()
+    wipe = config["wipe"]
+    keep = frozenset(point for point in mount_points() if any(point.startswith(folder + os.sep) for folder in wipe))
     control_fd, channel_fd = config["control_fd"], config["channel_fd"]
     os.write(control_fd, (json.dumps({"event": "server_ready", "pid": os.getpid()}) + "\n").encode())
     while True:
@@ -84,8 +107,8 @@ def serve(config):
             runner.serve_job(channel_fd)  # never returns
         _, status = os.waitpid(child, 0)
         exit_code = os.waitstatus_to_exitcode(status)
-        for folder in config["wipe"]:
-            empty_folder(folder)
+        for folder in wipe:
+            empty_folder(folder, keep)
         os.write(control_fd, (json.dumps({"event": "exited", "status": exit_code}) + "\n").encode())
         if exit_code == runner.NO_JOB:
             return
