@@ -36,7 +36,7 @@ import numbers
 
 import numpy as np
 
-from labkit import precision, validation
+from labkit import autodiff, precision, validation
 from labkit.checks import Check
 
 PROBE_MODULE = "labkit.convolution_probes"
@@ -269,57 +269,25 @@ def _full_precision(probe):
 def _outputs_and_gradients(call, inputs, variables, seed):
     """call(inputs) and the gradients of sum(call(inputs) * r), for a seeded r, with respect to inputs and variables.
 
-    One forward pass gives both. Gradients that do not exist (code the backend cannot differentiate,
-    such as NumPy inside the call) are reported as NaNs.
+    One forward pass gives both (``labkit.autodiff`` on any backend). Gradients that do not exist
+    (code the backend cannot differentiate, such as NumPy inside the call) are reported as NaNs.
     """
     import keras
 
-    backend = keras.backend.backend()
     shapes = [np.shape(inputs)] + [tuple(variable.shape) for variable in variables]
 
-    def objective(outputs):
-        return keras.ops.sum(outputs * _seeded_normal(tuple(outputs.shape), seed))
-
-    if backend == "tensorflow":
-        import tensorflow
-
-        tensor = tensorflow.convert_to_tensor(inputs)
-        with tensorflow.GradientTape() as tape:
-            tape.watch(tensor)
-            outputs = call(tensor)
-            value = objective(outputs)
-        gradients = tape.gradient(value, [tensor] + list(variables))
-    elif backend == "jax":
-        import jax
-
-        def stateless_objective(tensor, values):
-            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
-                outputs = call(tensor)
-            return objective(outputs), outputs
-
-        try:
-            (_, outputs), (input_gradient, variable_gradients) = jax.value_and_grad(
-                stateless_objective, argnums=(0, 1), has_aux=True)(
-                    jax.numpy.asarray(inputs), [variable.value for variable in variables])
-            gradients = [input_gradient] + list(variable_gradients)
-        except Exception:  # not differentiable with jax (e.g. NumPy inside): reported as missing
-            outputs = call(inputs)
-            gradients = [None] * len(shapes)
-    elif backend == "torch":
-        import torch
-
-        tensor = keras.ops.convert_to_tensor(inputs)
-        tensor.requires_grad_(True)
+    def objective(tensor):
         outputs = call(tensor)
-        value = objective(outputs)
-        gradients = [None] * len(shapes)
-        if torch.is_tensor(value) and value.requires_grad:
-            gradients = torch.autograd.grad(value, [tensor] + [variable.value for variable in variables],
-                                            allow_unused=True)
-    else:
-        raise RuntimeError(f"gradients are not available on the {backend!r} backend; use tensorflow, jax or torch.")
+        # r as a backend tensor of the outputs' dtype: a NumPy array in a product with a tensor that
+        # autodiff tracks would be converted the wrong way round (torch refuses to).
+        weights = keras.ops.convert_to_tensor(_seeded_normal(tuple(outputs.shape), seed),
+                                              dtype=keras.backend.standardize_dtype(outputs.dtype))
+        return keras.ops.sum(keras.ops.multiply(outputs, weights)), outputs
+
+    (_, outputs), input_gradients, variable_gradients = autodiff.value_and_input_gradients(
+        objective, [inputs], variables, has_aux=True)
     return _numpy(outputs), [np.full(shape, np.nan) if gradient is None else _numpy(gradient)
-                             for gradient, shape in zip(gradients, shapes)]
+                             for gradient, shape in zip(input_gradients + variable_gradients, shapes)]
 
 
 def _built(layer, inputs):

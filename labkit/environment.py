@@ -14,9 +14,13 @@ import tempfile
 
 MODE_VARIABLE = "LABKIT_MODE"
 MODES = ("fast", "full")
-# The oldest versions labkit is tested with: its declared dependencies (pyproject.toml, the student package).
-TESTED_MINIMUMS = {"keras": "3.15", "numpy": "2.4", "matplotlib": "3.11"}
-TESTED_TENSORFLOW = "2.21"
+# The oldest versions labkit is tested with (requirements-compat.txt, `make test-compat`): its declared dependencies
+# (pyproject.toml, the student package). Keras 3.11 with TensorFlow 2.20 is what many Colab runtimes carry.
+TESTED_MINIMUMS = {"keras": "3.11", "numpy": "2.0", "matplotlib": "3.10"}
+TESTED_TENSORFLOW = "2.20"
+# The versions the grader is pinned to (requirements.txt): references are computed there, and a grader that runs
+# on others warns (grader_version_mismatches). Students may have anything from the minimums above on.
+GRADER_VERSIONS = {"tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.4.6"}
 # What TensorFlow's C++ code writes straight to the process's stderr at start-up (absl log lines, which
 # TF_CPP_MIN_LOG_LEVEL does not silence before absl is initialised); fatal (F) lines always show.
 _NATIVE_LOG_LINE = re.compile(r"^(?:[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\] |"
@@ -80,10 +84,10 @@ def describe_environment():
         "gpu": any(device.startswith("GPU") or "cuda" in device.lower() for device in devices),
         "mode": lab_mode(),
     }
-    if backend == "tensorflow":
-        import tensorflow
-
-        description["tensorflow"] = tensorflow.__version__
+    # The backend's own library and its version, under the library's import name.
+    library = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
+    if library is not None:
+        description[library] = importlib.import_module(library).__version__
     return description
 
 
@@ -140,12 +144,38 @@ def untested_versions(installed=None):
     return lines
 
 
+def grader_version_mismatches(installed=None):
+    """One line per package whose installed version is not the grader's pinned one (GRADER_VERSIONS); empty when all are.
+
+    The grader still runs (the compatibility tests grade on the oldest supported Keras), but references and scores
+    are only those of the course on the pinned versions.
+    """
+    if installed is None:
+        installed = {}
+        for name in GRADER_VERSIONS:
+            try:
+                installed[name] = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                installed[name] = "not installed"
+    lines = []
+    for name, pinned in GRADER_VERSIONS.items():
+        version = installed.get(name, "not installed")
+        if version != pinned:
+            lines.append(f"WARNING: the grader runs on {name} {version}, not {pinned} (requirements.txt): references "
+                         f"and scores may differ from the course's; grade with `make install`'s environment.")
+    return lines
+
+
+_LIBRARY_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+
+
 def report_environment():
     """Print devices, backend, versions and mode at the top of a lab (returns nothing, so the cell echoes nothing)."""
     description = describe_environment()
     versions = f"Python {description['python']}, Keras {description['keras']}"
-    if "tensorflow" in description:
-        versions += f", TensorFlow {description['tensorflow']}"
+    for library, name in _LIBRARY_NAMES.items():
+        if library in description:
+            versions += f", {name} {description[library]}"
     print(versions)
     print(f"Backend: {description['backend']}; devices: {', '.join(description['devices'])}")
     if not description["gpu"]:

@@ -1,8 +1,23 @@
 """Probes for plain functions: call the function on fixed inputs and return what it gives."""
 
+import numbers
+
 import numpy as np
 
 from labkit import checks
+
+
+def _as_float64(value):
+    """A function's result as a float64 NumPy array: NumPy and Python values directly, backend tensors (also in
+    lists) through keras.ops.convert_to_numpy, which reads every backend's tensors (np.asarray cannot read a torch
+    tensor that requires grad). Keras is imported only for such results: plain NumPy functions need no backend."""
+    if isinstance(value, (list, tuple)):
+        return np.asarray([_as_float64(item) for item in value], dtype=np.float64)
+    if value is None or isinstance(value, (numbers.Number, np.ndarray, np.generic, str, bytes)):
+        return np.asarray(value, dtype=np.float64)
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
 
 
 def outputs_on(function, inputs, dtype="float32"):
@@ -14,7 +29,7 @@ def outputs_on(function, inputs, dtype="float32"):
     results = []
     for value in inputs:
         result = function(np.asarray(value, dtype=dtype))
-        results.append(np.asarray(result, dtype=np.float64))
+        results.append(_as_float64(result))
     return {"outputs": results}
 
 

@@ -16,6 +16,7 @@ import numbers
 
 import numpy as np
 
+from labkit import autodiff, precision
 from labkit.checks import Check
 
 PROBE_MODULE = "labkit.gradient_probes"
@@ -415,55 +416,29 @@ def softmax_cross_entropy_matches(description, case, *, loss, weight_gradient, b
     )
 
 
-def _autodiff(loss_function, weights, bias):
-    """The value and gradients of loss_function(weights, bias) with the current backend's autodiff."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow
-
-        weight_variable = tensorflow.Variable(weights)
-        bias_variable = tensorflow.Variable(bias)
-        with tensorflow.GradientTape() as tape:
-            loss = loss_function(weight_variable, bias_variable)
-        weight_gradient, bias_gradient = tape.gradient(loss, [weight_variable, bias_variable])
-        return float(loss.numpy()), weight_gradient.numpy(), bias_gradient.numpy()
-    if backend == "jax":
-        import jax
-
-        value, (weight_gradient, bias_gradient) = jax.value_and_grad(loss_function, argnums=(0, 1))(
-            keras.ops.convert_to_tensor(weights), keras.ops.convert_to_tensor(bias)
-        )
-        return float(value), np.asarray(weight_gradient), np.asarray(bias_gradient)
-    if backend == "torch":
-        import torch
-
-        weight_tensor = torch.tensor(weights, requires_grad=True)
-        bias_tensor = torch.tensor(bias, requires_grad=True)
-        loss = loss_function(weight_tensor, bias_tensor)
-        loss.backward()
-        return float(loss.detach()), weight_tensor.grad.numpy(), bias_tensor.grad.numpy()
-    raise ValueError(f"autodiff needs the tensorflow, jax or torch backend, not {backend!r}.")
-
-
 def keras_softmax_cross_entropy(weights, bias, images, labels):
     """(loss, weight gradient, bias gradient) from keras.losses.sparse_categorical_crossentropy and autodiff.
 
     An independent reference for the lab's hand-derived gradient: Keras computes the loss from
-    logits and the backend differentiates it. Float64 on TensorFlow and torch; JAX computes in
-    float32 unless jax_enable_x64 is set.
+    logits and the backend differentiates it (``labkit.autodiff``), in float64 on every backend
+    (JAX's x64 mode is on for the call only: ``labkit.precision.float64_arithmetic``).
     """
     import keras
 
-    images_tensor = keras.ops.convert_to_tensor(np.asarray(images, dtype=np.float64))
-    labels_tensor = keras.ops.convert_to_tensor(np.asarray(labels, dtype=np.int64))
+    with precision.float64_arithmetic():
+        images_tensor = keras.ops.convert_to_tensor(np.asarray(images, dtype=np.float64))
+        labels_tensor = keras.ops.convert_to_tensor(np.asarray(labels, dtype=np.int64))
 
-    def mean_loss(weight_tensor, bias_tensor):
-        logits = keras.ops.matmul(images_tensor, weight_tensor) + bias_tensor
-        return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels_tensor, logits, from_logits=True))
+        def mean_loss(weight_tensor, bias_tensor):
+            # einsum and sum / n, not matmul and mean: on JAX and torch, Keras 3.15 computes those two
+            # (and a product with a Python float) in float32 even for float64 tensors.
+            logits = keras.ops.add(keras.ops.einsum("ni,ik->nk", images_tensor, weight_tensor), bias_tensor)
+            losses = keras.losses.sparse_categorical_crossentropy(labels_tensor, logits, from_logits=True)
+            return keras.ops.divide(keras.ops.sum(losses), int(losses.shape[0]))
 
-    return _autodiff(mean_loss, np.asarray(weights, dtype=np.float64), np.asarray(bias, dtype=np.float64))
+        loss, (weight_gradient, bias_gradient), _ = autodiff.value_and_input_gradients(
+            mean_loss, [np.asarray(weights, dtype=np.float64), np.asarray(bias, dtype=np.float64)])
+        return float(autodiff.as_numpy(loss)), autodiff.as_numpy(weight_gradient), autodiff.as_numpy(bias_gradient)
 
 
 # ---------------------------------------------------------------------------
@@ -650,19 +625,20 @@ def keras_sgd_epoch(case, batches, learning_rate):
 
     weights, bias, images, labels = softmax_case(**case)
     batches = _validated_batches(batches, images.shape[0])
-    optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
-    weight_variable = keras.Variable(weights, dtype="float64")
-    bias_variable = keras.Variable(bias, dtype="float64")
-    optimizer.build([weight_variable, bias_variable])
-    losses = []
-    for batch in batches:
-        loss, weight_gradient, bias_gradient = keras_softmax_cross_entropy(
-            keras.ops.convert_to_numpy(weight_variable), keras.ops.convert_to_numpy(bias_variable),
-            images[batch], labels[batch],
-        )
-        optimizer.apply(
-            [keras.ops.convert_to_tensor(weight_gradient), keras.ops.convert_to_tensor(bias_gradient)],
-            [weight_variable, bias_variable],
-        )
-        losses.append(loss)
-    return keras.ops.convert_to_numpy(weight_variable), keras.ops.convert_to_numpy(bias_variable), losses
+    with precision.float64_arithmetic():  # float64 on JAX too (x64 on for this call only)
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+        weight_variable = keras.Variable(weights, dtype="float64")
+        bias_variable = keras.Variable(bias, dtype="float64")
+        optimizer.build([weight_variable, bias_variable])
+        losses = []
+        for batch in batches:
+            loss, weight_gradient, bias_gradient = keras_softmax_cross_entropy(
+                keras.ops.convert_to_numpy(weight_variable), keras.ops.convert_to_numpy(bias_variable),
+                images[batch], labels[batch],
+            )
+            optimizer.apply(
+                [keras.ops.convert_to_tensor(weight_gradient), keras.ops.convert_to_tensor(bias_gradient)],
+                [weight_variable, bias_variable],
+            )
+            losses.append(loss)
+        return keras.ops.convert_to_numpy(weight_variable), keras.ops.convert_to_numpy(bias_variable), losses

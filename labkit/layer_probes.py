@@ -22,7 +22,7 @@ import tempfile
 
 import numpy as np
 
-from labkit import precision, validation
+from labkit import autodiff, precision, validation
 from labkit.checks import Check
 
 PROBE_MODULE = "labkit.layer_probes"
@@ -120,32 +120,10 @@ def _gradients_of_weighted_sum(layer, inputs, output_weights):
     """Gradients of sum(layer(inputs) * output_weights) w.r.t. the layer's trainable weights (None if unconnected)."""
     import keras
 
-    variables = list(layer.trainable_weights)
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow
-
-        with tensorflow.GradientTape() as tape:
-            loss = keras.ops.sum(layer(inputs) * output_weights)
-        return tape.gradient(loss, variables) if variables else []
-    if backend == "jax":
-        import jax
-
-        non_trainable = [variable.value for variable in layer.non_trainable_weights]
-
-        def loss_function(trainable_values):
-            outputs, _ = layer.stateless_call(trainable_values, non_trainable, inputs)
-            return keras.ops.sum(outputs * output_weights)
-
-        return jax.grad(loss_function)([variable.value for variable in variables])
-    if backend == "torch":
-        for variable in variables:
-            variable.value.grad = None
-        loss = keras.ops.sum(layer(keras.ops.convert_to_tensor(inputs)) * keras.ops.convert_to_tensor(output_weights))
-        if variables:
-            loss.backward()
-        return [variable.value.grad for variable in variables]
-    raise RuntimeError(f"gradients are not available on the {backend!r} backend; use tensorflow, jax or torch.")
+    inputs = keras.ops.convert_to_tensor(inputs)
+    output_weights = keras.ops.convert_to_tensor(output_weights)
+    return autodiff.gradients(lambda: keras.ops.sum(keras.ops.multiply(layer(inputs), output_weights)),
+                              layer.trainable_weights)
 
 
 # ---------------------------------------------------------------------------

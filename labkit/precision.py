@@ -1,4 +1,4 @@
-"""Numerical precision settings that probes need to compare results across machines."""
+"""Numerical precision settings that probes need to compare results across machines and backends."""
 
 import contextlib
 
@@ -39,4 +39,31 @@ def full_precision_matmuls():
         finally:
             torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
     else:
+        yield
+
+
+@contextlib.contextmanager
+def float64_arithmetic():
+    """Inside the block, float64 arrays stay float64 on every backend; restored after.
+
+    TensorFlow and torch compute float64 inputs in float64 anyway. JAX silently converts float64 to
+    float32 unless its x64 mode is on, so on JAX the block turns it on for its duration only
+    (``jax.enable_x64``; ``jax.experimental.enable_x64`` on JAX before 0.5). Arrays made inside keep
+    their float64 dtype after the block; convert them to NumPy before leaving it.
+    """
+    import keras
+
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    import jax
+
+    state = getattr(jax, "enable_x64", None)
+    if state is not None:
+        scope = state(True)
+    else:  # older JAX
+        from jax.experimental import enable_x64
+
+        scope = enable_x64()
+    with scope:
         yield

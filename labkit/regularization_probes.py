@@ -29,7 +29,7 @@ import numbers
 
 import numpy as np
 
-from labkit import validation
+from labkit import autodiff, validation
 from labkit.checks import Check
 
 PROBE_MODULE = "labkit.regularization_probes"
@@ -125,38 +125,13 @@ def _seeded_normal(shape, seed, scale=1.0):
 
 
 def _value_and_gradient(function, values):
-    """function(tensor) as a float and its gradient with respect to the tensor (NaNs if there is none)."""
-    import keras
+    """function(tensor) as a float and its gradient with respect to the tensor (NaNs if there is none).
 
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow
-
-        tensor = tensorflow.convert_to_tensor(values)
-        with tensorflow.GradientTape() as tape:
-            tape.watch(tensor)
-            result = function(tensor)
-        gradient = tape.gradient(result, tensor) if tensorflow.is_tensor(result) else None
-    elif backend == "jax":
-        import jax
-
-        result = function(jax.numpy.asarray(values))
-        try:
-            gradient = jax.grad(lambda tensor: function(tensor))(jax.numpy.asarray(values))
-        except Exception:  # not differentiable with jax (e.g. NumPy inside): reported as missing
-            gradient = None
-    elif backend == "torch":
-        import torch
-
-        tensor = keras.ops.convert_to_tensor(values)
-        tensor.requires_grad_(True)
-        result = function(tensor)
-        gradient = None
-        if torch.is_tensor(result) and result.requires_grad:
-            (gradient,) = torch.autograd.grad(result, tensor)
-    else:
-        raise RuntimeError(f"gradients are not available on the {backend!r} backend; use tensorflow, jax or torch.")
-    value = float(np.asarray(keras.ops.convert_to_numpy(result), dtype=np.float64).reshape(()))
+    ``labkit.autodiff`` gives no gradient when the function does not depend on the tensor through
+    the backend (NumPy inside), on every backend alike.
+    """
+    result, (gradient,), _ = autodiff.value_and_input_gradients(function, [values])
+    value = float(_numpy(result).reshape(()))
     if gradient is None:
         return value, np.full(np.shape(values), np.nan)
     return value, _numpy(gradient)

@@ -154,14 +154,26 @@ def _top_count(top_fraction, trial_count):
     return max(1, exact)
 
 
-def _as_float_array(value):
-    """Student output (array, list, backend tensor) as a float64 NumPy array."""
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        import keras
+def _is_plain(value):
+    """Whether NumPy can read the value itself: Python and NumPy numbers and arrays, nested in lists or tuples."""
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(item) for item in value)
+    return value is None or isinstance(value, (numbers.Number, np.ndarray, np.generic, str, bytes))
 
-        return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+
+def _as_float_array(value):
+    """Student output (array, list, backend tensor, list of backend tensors) as a float64 NumPy array.
+
+    Backend tensors go through keras.ops.convert_to_numpy, never np.asarray: NumPy cannot read every
+    backend's tensors (a torch tensor that requires grad, one on a GPU), and reads others by luck.
+    """
+    if _is_plain(value):
+        return np.asarray(value, dtype=np.float64)
+    if isinstance(value, (list, tuple)):
+        return np.asarray([_as_float_array(item) for item in value], dtype=np.float64)
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
 
 
 def _numpy(value):

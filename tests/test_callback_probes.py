@@ -83,6 +83,15 @@ class PythonBranchingDecay(SCHEDULES.ExponentialDecay):
         return super().__call__(step)
 
 
+class CorrectButPythonBranching(SCHEDULES.ExponentialDecay):
+    """Right values, but a Python `if` on the step tensor: works eagerly, impossible in a compiled train step."""
+
+    def __call__(self, step):
+        if step < 0:
+            raise ValueError("negative step")
+        return super().__call__(step)
+
+
 class ExponentialViaLogarithms(SCHEDULES.LearningRateSchedule):
     """A correct exponential decay written differently: exp(step / decay_steps * log(rate))."""
 
@@ -166,6 +175,7 @@ NAMESPACE = {
     "BreaksTheOptimizer": BreaksTheOptimizer,
     "ExponentialOffByOne": ExponentialOffByOne,
     "PythonBranchingDecay": PythonBranchingDecay,
+    "CorrectButPythonBranching": CorrectButPythonBranching,
     "ExponentialViaLogarithms": ExponentialViaLogarithms,
     "PiecewiseWithWhere": PiecewiseWithWhere,
     "SmallOneCycle": SmallOneCycle,
@@ -219,8 +229,17 @@ EARLY_STOPPING_SCENARIOS = [
 
 @pytest.mark.parametrize("callback_arguments, values, extra", EARLY_STOPPING_SCENARIOS)
 def test_keras_early_stopping_matches_itself(callback_arguments, values, extra):
-    result = outcome(early_stopping_check(callback_arguments, values, **extra))
+    target = _builtin_target("EarlyStopping", extra)
+    result = outcome(early_stopping_check(callback_arguments, values, target=target, **extra))
     assert result.passed, result.message
+
+
+def _builtin_target(name, extra):
+    """keras.callbacks.<name>; for several fit() calls on a Keras older than 3.15 (which keeps `best` between
+    fits, unlike the reference), the reference class itself, labkit.keras_references.<name>."""
+    if extra.get("runs", 1) > 1 and tuple(int(part) for part in keras.__version__.split(".")[:2]) < (3, 15):
+        return f"labkit.keras_references.{name}"
+    return f"keras.callbacks.{name}"
 
 
 def test_early_stopping_probe_reports_the_keras_semantics():
@@ -255,6 +274,64 @@ def test_wrong_early_stopping_fails(target, callback_arguments, values, extra):
     assert not result.passed
 
 
+class Keras311EarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras 3.11's EarlyStopping: on_train_begin resets wait and the weights but keeps the first fit's `best`."""
+
+    def on_train_begin(self, logs=None):
+        best = getattr(self, "best", None)
+        super().on_train_begin(logs)
+        self.best = best
+
+
+class Keras311ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+    """Keras 3.11's ReduceLROnPlateau: _reset (on_train_begin) keeps `best`."""
+
+    def _reset(self):
+        best = getattr(self, "best", None)
+        super()._reset()
+        self.best = best
+
+
+def test_keras_references_module_does_not_load_keras_on_import():
+    code = (
+        "import sys, labkit.keras_references; "
+        "loaded = [name for name in ('keras', 'tensorflow', 'jax', 'torch') if name in sys.modules]; "
+        "assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_checks_compare_with_keras_3_15_behaviour_whatever_keras_is_installed():
+    from labkit import keras_references
+
+    assert early_stopping_check({"patience": 1}, [1.0]).reference == "labkit.keras_references.EarlyStopping"
+    assert reduce_lr_check({"patience": 1}, [1.0]).reference == "labkit.keras_references.ReduceLROnPlateau"
+    assert issubclass(keras_references.EarlyStopping, keras.callbacks.EarlyStopping)
+    assert keras_references.EarlyStopping is keras_references.EarlyStopping  # made once
+    # Literal Keras 3.15 outputs: the second fit() starts from best=None and runs the same three epochs.
+    # (Keras 3.11 keeps best=0.8, so its second fit stops after two epochs, and its rate falls at epoch 0.)
+    logs = callback_probes.scripted_logs([1.0, 0.8, 0.9])
+    stopped = callback_probes.early_stopping_run(keras_references.EarlyStopping, {"patience": 1}, logs, runs=2)
+    assert stopped["epochs_run"] == [3, 3] and stopped["stopped_epoch"] == [2, 2]
+    np.testing.assert_allclose(stopped["best"], [0.8, 0.8])
+    reduced = callback_probes.reduce_lr_run(
+        keras_references.ReduceLROnPlateau, {"factor": 0.5, "patience": 1}, logs, runs=2
+    )
+    np.testing.assert_allclose(reduced["learning_rates"], [[0.1, 0.1, 0.05], [0.05, 0.05, 0.025]], rtol=1e-6)
+    np.testing.assert_allclose(reduced["best"], [0.8, 0.8])
+
+
+def test_a_keras_3_11_callback_that_keeps_best_between_fits_fails():
+    from labkit import keras_references
+
+    namespace = {"EarlyStopping": Keras311EarlyStopping, "ReduceLROnPlateau": Keras311ReduceLROnPlateau}
+    early = early_stopping_check({"patience": 1}, [1.0, 0.8, 0.9], target="EarlyStopping", runs=2)
+    reduce = reduce_lr_check({"factor": 0.5, "patience": 1}, [1.0, 0.8, 0.9], target="ReduceLROnPlateau", runs=2)
+    assert not checks.evaluate(early, namespace).passed
+    assert not checks.evaluate(reduce, namespace).passed
+    assert checks.evaluate(early, {"EarlyStopping": keras_references.EarlyStopping}).passed
+
+
 def test_a_target_that_is_not_a_class_fails_with_a_clear_message():
     result = outcome(early_stopping_check({"patience": 1}, [1.0, 2.0], target="NotAClass"))
     assert not result.passed and "class" in result.message
@@ -281,7 +358,8 @@ def reduce_lr_check(callback_arguments, values, target="keras.callbacks.ReduceLR
 
 @pytest.mark.parametrize("callback_arguments, values, extra", REDUCE_LR_SCENARIOS)
 def test_keras_reduce_lr_matches_itself(callback_arguments, values, extra):
-    result = outcome(reduce_lr_check(callback_arguments, values, **extra))
+    target = _builtin_target("ReduceLROnPlateau", extra)
+    result = outcome(reduce_lr_check(callback_arguments, values, target=target, **extra))
     assert result.passed, result.message
 
 
@@ -374,12 +452,38 @@ def test_wrong_schedule_fails():
 
 
 def test_python_branching_on_the_step_fails_like_in_a_compiled_train_step():
-    check = callback_probes.schedule_matches_keras(
-        "python if", "PythonBranchingDecay", "keras.optimizers.schedules.ExponentialDecay",
-        {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5}, STEPS, peak_learning_rate=0.1,
-    )
-    result = outcome(check)
-    assert not result.passed and "raised" in result.message
+    arguments = {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5}
+    reference = "keras.optimizers.schedules.ExponentialDecay"
+    wrong = outcome(callback_probes.schedule_matches_keras(
+        "python if", "PythonBranchingDecay", reference, arguments, STEPS, peak_learning_rate=0.1))
+    right_values = outcome(callback_probes.schedule_matches_keras(
+        "python if", "CorrectButPythonBranching", reference, arguments, STEPS, peak_learning_rate=0.1))
+    if keras.backend.backend() == "torch":
+        # Not applicable on torch: Keras runs torch train steps eagerly (jit_compile is off by default), where the
+        # Python `if` works, and so do the probes (the probe module says so). Only wrong values fail.
+        assert not callback_probes.branching_on_the_step_is_detected()
+        assert right_values.passed, right_values.message
+        assert not wrong.passed and "raised" not in wrong.message
+    else:
+        assert callback_probes.branching_on_the_step_is_detected()
+        for result in (right_values, wrong):  # the tracer refuses to be a Python bool
+            assert not result.passed and "raised" in result.message and "NameError" not in result.message
+            assert "bool" in result.message.lower(), result.message
+
+
+def test_branching_detection_is_documented_per_backend():
+    detected = {"tensorflow": True, "jax": True, "torch": False}[keras.backend.backend()]
+    assert callback_probes.branching_on_the_step_is_detected() is detected
+    assert "does not apply on torch" in callback_probes.__doc__.replace("\n", " ")
+    if keras.backend.backend() == "torch":
+        # What a torch train step does with the schedule: call it eagerly on the step counter; the `if` runs.
+        schedule = CorrectButPythonBranching(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5)
+        optimizer = keras.optimizers.SGD(learning_rate=schedule)
+        variable = keras.Variable([1.0])
+        for _ in range(2):
+            optimizer.apply_gradients([(ops.convert_to_tensor([1.0]), variable)])
+        expected = 1.0 - 0.1 - 0.1 * 0.5 ** 0.1
+        assert float(ops.convert_to_numpy(variable)[0]) == pytest.approx(expected, rel=1e-6)
 
 
 def one_cycle_check(target):

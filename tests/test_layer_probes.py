@@ -9,9 +9,9 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from keras import ops
 
+from labkit import autodiff
 from labkit import checks
 from labkit import layer_probes
 
@@ -103,18 +103,19 @@ class SiLUByDivision(keras.layers.Layer):
 
 
 def norms_with_tape(model, images, labels):
+    """The lab's solution: labkit.autodiff (tf.GradientTape, jax.grad or torch.autograd underneath)."""
     kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
-    with tf.GradientTape() as tape:
-        loss = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, model(images)))
-    return [float(ops.norm(gradient)) for gradient in tape.gradient(loss, kernels)]
+    gradients = autodiff.gradients(
+        lambda: ops.mean(keras.losses.sparse_categorical_crossentropy(labels, model(images))), kernels)
+    return [float(ops.norm(gradient)) for gradient in gradients]
 
 
 def norms_by_weight_names(model, images, labels):
     """Correct too: the loss object (mean reduction) and kernels found by weight name."""
     kernels = [weight for weight in model.trainable_weights if weight.name == "kernel"]
-    with tf.GradientTape() as tape:
-        loss = keras.losses.SparseCategoricalCrossentropy()(labels, model(images, training=True))
-    return np.asarray([np.linalg.norm(gradient.numpy()) for gradient in tape.gradient(loss, kernels)])
+    loss, gradients = autodiff.value_and_gradients(
+        lambda: keras.losses.SparseCategoricalCrossentropy()(labels, model(images, training=True)), kernels)
+    return np.asarray([np.linalg.norm(ops.convert_to_numpy(gradient)) for gradient in gradients])
 
 
 # ---------------------------------------------------------------------------
@@ -202,24 +203,24 @@ class PlainSigmoid(keras.layers.Layer):
 
 def norms_of_biases(model, images, labels):
     biases = [layer.bias for layer in model.layers if hasattr(layer, "kernel")]
-    with tf.GradientTape() as tape:
-        loss = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, model(images)))
-    return [float(ops.norm(gradient)) for gradient in tape.gradient(loss, biases)]
+    gradients = autodiff.gradients(
+        lambda: ops.mean(keras.losses.sparse_categorical_crossentropy(labels, model(images))), biases)
+    return [float(ops.norm(gradient)) for gradient in gradients]
 
 
 def norms_of_summed_loss(model, images, labels):
     kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
-    with tf.GradientTape() as tape:
-        loss = ops.sum(keras.losses.sparse_categorical_crossentropy(labels, model(images)))
-    return [float(ops.norm(gradient)) for gradient in tape.gradient(loss, kernels)]
+    gradients = autodiff.gradients(
+        lambda: ops.sum(keras.losses.sparse_categorical_crossentropy(labels, model(images))), kernels)
+    return [float(ops.norm(gradient)) for gradient in gradients]
 
 
 def norms_of_all_layers(model, images, labels):
     """Assumes every layer has weights: breaks on Flatten."""
     kernels = [layer.weights[0] for layer in model.layers]
-    with tf.GradientTape() as tape:
-        loss = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, model(images)))
-    return [float(ops.norm(gradient)) for gradient in tape.gradient(loss, kernels)]
+    gradients = autodiff.gradients(
+        lambda: ops.mean(keras.losses.sparse_categorical_crossentropy(labels, model(images))), kernels)
+    return [float(ops.norm(gradient)) for gradient in gradients]
 
 
 NAMESPACE = {name: value for name, value in globals().items() if isinstance(value, type) or callable(value)}
@@ -447,7 +448,7 @@ def _problem_arguments(scenario):
 
 @pytest.mark.parametrize("scenario", GRADIENT_SCENARIOS)
 def test_numpy_backpropagation_agrees_with_keras_on_keras_dense_layers(scenario):
-    """The float64 reference equals TensorFlow's gradients of a keras.layers.Dense model with the same weights."""
+    """The float64 reference equals the backend's gradients of a keras.layers.Dense model with the same weights."""
     arguments = _problem_arguments(scenario)
     input_shape = tuple(arguments.get("input_shape", (6,)))
     weights, images, labels = layer_probes._gradient_problem(
@@ -498,10 +499,10 @@ def test_student_side_probes_do_not_need_the_forbidden_built_ins():
     forbidden = sorted({path for paths in notebook["metadata"]["labkit"]["forbidden_builtins"].values()
                         for path in paths})
     code = textwrap.dedent(f"""
-        import keras, numpy as np, tensorflow as tf
+        import keras, numpy as np
         from keras import ops
         from autograder.sandboxed import runner
-        from labkit import checks, layer_probes
+        from labkit import autodiff, checks, layer_probes
 
         runner.disable_builtins({forbidden!r})
 
@@ -528,9 +529,9 @@ def test_student_side_probes_do_not_need_the_forbidden_built_ins():
 
         def norms(model, images, labels):
             kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
-            with tf.GradientTape() as tape:
-                loss = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, model(images)))
-            return [float(ops.norm(gradient)) for gradient in tape.gradient(loss, kernels)]
+            gradients = autodiff.gradients(
+                lambda: ops.mean(keras.losses.sparse_categorical_crossentropy(labels, model(images))), kernels)
+            return [float(ops.norm(gradient)) for gradient in gradients]
 
         try:
             keras.layers.Dense(3)

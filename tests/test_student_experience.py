@@ -67,7 +67,7 @@ def test_untested_versions_notes_older_packages_only():
     assert labkit.environment.untested_versions(minimums) == []
     notes = labkit.environment.untested_versions({"keras": "3.10.0", "numpy": "2.4.6", "tensorflow": "2.19.0rc1"})
     assert len(notes) == 2
-    assert notes[0].startswith("Note: keras 3.10.0 is older than 3.15") and "tensorflow 2.19.0rc1" in notes[1]
+    assert notes[0].startswith("Note: keras 3.10.0 is older than 3.11") and "tensorflow 2.19.0rc1" in notes[1]
 
 
 def test_quiet_native_logs_hides_tensorflow_log_lines_and_keeps_the_rest(capfd):

@@ -28,6 +28,12 @@ def log_uniform_power(low, high, count, rng):
     return [low * (high / low) ** rng.random() for _ in range(count)]  # a list of floats, one draw at a time
 
 
+def log_uniform_as_a_tensor(low, high, count, rng):
+    """Correct, returned as a backend tensor computed from a trainable keras.Variable (on torch: requires grad)."""
+    exponents = keras.Variable(rng.uniform(np.log10(low), np.log10(high), size=count), dtype="float32")
+    return ops.power(ops.convert_to_tensor(10.0, dtype="float32"), exponents)
+
+
 def log_uniform_linear(low, high, count, rng):
     return rng.uniform(low, high, size=count)
 
@@ -75,6 +81,13 @@ def refine_range_in_log_space(values, scores, top_fraction=0.25, expand=2.0):
     pairs = sorted(zip(scores, values), reverse=True)[:max(1, math.ceil(top_fraction * len(values)))]
     logs = [math.log10(value) for _, value in pairs]
     return 10 ** (min(logs) - math.log10(expand)), 10 ** (max(logs) + math.log10(expand))
+
+
+def refine_range_as_tensors(values, scores, top_fraction=0.25, expand=2.0):
+    """Correct, returned as a pair of backend tensors computed from a trainable keras.Variable."""
+    low, high = refine_range(values, scores, top_fraction, expand)
+    bounds = keras.Variable([low, high], dtype="float32")  # float32 rounding is within RANGE_RTOL
+    return bounds[0] * 1.0, bounds[1] * 1.0
 
 
 def refine_range_worst(values, scores, top_fraction=0.25, expand=2.0):
@@ -403,7 +416,8 @@ def test_import_does_not_load_keras_or_tensorflow():
 # Part 1: log-uniform sampling.
 
 
-@pytest.mark.parametrize("target", ["log_uniform_base10", "log_uniform_natural", "log_uniform_power"])
+@pytest.mark.parametrize("target", ["log_uniform_base10", "log_uniform_natural", "log_uniform_power",
+                                    "log_uniform_as_a_tensor"])
 @pytest.mark.parametrize("low, high", [(1e-4, 1e-1), (0.5, 2.0), (3.0, 3000.0)])
 def test_correct_samplers_pass(target, low, high):
     result = outcome(tuning_probes.log_uniform_matches("sampler", low, high, count=20000, seed=3, target=target))
@@ -424,6 +438,19 @@ def test_log_uniform_probe_reports_quantiles_near_the_levels():
     assert result["shape"] == "(50000,)" and result["within_bounds"]
     linear = tuning_probes.log_uniform_properties(log_uniform_linear, 1e-3, 1.0, count=50000, seed=0)
     assert linear["log_quantiles"][3] > 0.85  # the median of a linear draw sits in the top decade
+
+
+def test_student_results_are_read_with_keras_convert_to_numpy():
+    # Backend tensors (alone, or in lists) go through keras.ops.convert_to_numpy, which reads every backend's tensors,
+    # e.g. torch's that require grad, which np.asarray cannot read; plain values are read by NumPy directly.
+    variable = keras.Variable([1.0, 2.0])
+    tensor = variable * 2.0
+    np.testing.assert_array_equal(tuning_probes._as_float_array(tensor), [2.0, 4.0])
+    np.testing.assert_array_equal(tuning_probes._as_float_array([tensor[0], tensor[1]]), [2.0, 4.0])
+    np.testing.assert_array_equal(tuning_probes._as_float_array([1, np.float32(2.5), np.asarray(3.0)]), [1, 2.5, 3])
+    assert tuning_probes._as_float_array([]).shape == (0,)
+    with pytest.raises(ValueError):
+        tuning_probes._as_float_array("abc")
 
 
 def test_sampling_tolerance_is_six_standard_deviations():
@@ -458,7 +485,7 @@ def test_reference_refined_range_by_hand():
     assert tuning_probes.reference_refined_range(VALUES, SCORES, 0.1, 3.0)["range"] == pytest.approx([4e-3 / 3, 1.2e-2])
 
 
-@pytest.mark.parametrize("target", ["refine_range", "refine_range_in_log_space"])
+@pytest.mark.parametrize("target", ["refine_range", "refine_range_in_log_space", "refine_range_as_tensors"])
 def test_correct_refinements_pass(target):
     for fraction, expand in [(0.25, 2.0), (0.5, 1.0), (1.0, 1.5)]:
         result = outcome(tuning_probes.refine_range_matches("refine", VALUES, SCORES, top_fraction=fraction,
