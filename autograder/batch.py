@@ -28,6 +28,7 @@ import tqdm
 from autograder import fingerprint, gradebook, grading, interruption, late_penalty, reference_cache, reports, sandbox
 from autograder import autograded, timestamps
 from autograder import workers as workers_module
+from labkit import environment as labkit_environment
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 STUDENT_ID_RULE = "up to 128 letters, digits and . _ @ -, starting with a letter or digit"
@@ -476,6 +477,10 @@ def grade_folder(submissions, labs, output_folder, workers=1, isolation="auto", 
         print(f"warning: {warning}", file=sys.stderr)
     if isolation != "bwrap":
         print(UNSANDBOXED_WARNING, file=sys.stderr)
+    # Another Keras, TensorFlow or NumPy than requirements.txt's: graded all the same, but said loudly and logged.
+    version_warnings = labkit_environment.grader_version_mismatches()
+    for warning in version_warnings:
+        print(warning, file=sys.stderr)
     output_folder.mkdir(parents=True, exist_ok=True)
     results_folder = output_folder / "results"
     engine = engine if engine is not None else workers_module.LocalEngine(workers)
@@ -486,6 +491,7 @@ def grade_folder(submissions, labs, output_folder, workers=1, isolation="auto", 
             header = [f"batch started: {len(submissions)} submissions, isolation: {isolation}, "
                       f"sandbox jobs on: {engine.description}"]
             header += [UNSANDBOXED_WARNING] if isolation != "bwrap" else []
+            header += version_warnings
             _append_log(log_file, header + list(skipped_folders) + timestamp_warnings)
             batch = _Batch(labs_by_id, book, results_folder, log_file, signals, isolation)
             batch.course_root = course_root
@@ -508,16 +514,20 @@ def export_csv(output_folder, csv_path=None):
     return reports.write_csv(load_results(output_folder / "results"), csv_path or output_folder / "grades.csv")
 
 
-def write_all_feedback(output_folder, feedback_folder=None, solutions=None, course=None):
+def write_all_feedback(output_folder, feedback_folder=None, solutions=None, course=None, model_answers=False):
     """Feedback HTML for every saved result, titled from the labs in solutions (or the course's source/);
-    for an nbgrader course also in its feedback/ layout for `nbgrader release_feedback`. Returns the first paths."""
+    for an nbgrader course also in its feedback/ layout for `nbgrader release_feedback`. Returns the first paths.
+    model_answers: end each page with the lab's discussion questions and their model answers."""
     output_folder = pathlib.Path(output_folder)
     feedback_folder = feedback_folder or output_folder / "feedback"
     if course is not None and not (pathlib.Path(course) / "submitted").is_dir():
         raise ValueError(f"{course} is not an nbgrader course with submissions (it has no submitted/ folder)")
     outlines = reports.lab_outlines(solutions) if solutions else {}
     if course is not None:
-        outlines.update(reports.lab_outlines(pathlib.Path(course) / "source"))
+        for lab_id, outline in reports.lab_outlines(pathlib.Path(course) / "source").items():
+            # the course's source/ holds released written answers: the model answers are the solutions'
+            known = outlines.get(lab_id)
+            outlines[lab_id] = dataclasses.replace(outline, discussions=known.discussions) if known else outline
     results = load_results(output_folder / "results")
     course_gradebook = pathlib.Path(course) / "gradebook.db" if course is not None else None
     if course_gradebook is not None and course_gradebook.is_file():  # lateness as nbgrader recorded it
@@ -526,7 +536,7 @@ def write_all_feedback(output_folder, feedback_folder=None, solutions=None, cour
     paths = []
     for result in results:
         outline = outlines.get(result.lab_id)
-        paths.append(reports.write_feedback(result, feedback_folder, outline))
+        paths.append(reports.write_feedback(result, feedback_folder, outline, model_answers))
         if course is not None:
-            reports.write_course_feedback(result, course, outline)
+            reports.write_course_feedback(result, course, outline, model_answers)
     return paths

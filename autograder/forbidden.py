@@ -1,4 +1,4 @@
-"""Static scan of a student's answer for Keras built-ins the lab asks them to implement.
+"""Static scan of a student's answer for built-ins (Keras's and its backends') the lab asks them to implement.
 
 This runs in the trusted process on the source text only (nothing is executed). It is one of
 two defences: the sandbox also disables the same built-ins at run time, so calling them
@@ -11,6 +11,9 @@ from autograder import code_scan
 
 # Ways to reach a module's attributes by name, which would let code hide a built-in from this scan.
 INDIRECT_ACCESS = {"importlib", "__import__", "reload", "sys.modules", "keras.src"}
+# Private modules and raw operator registries of the backends: every built-in is reachable through them under
+# another name (torch.ops.aten.conv2d, torch._C._nn.linear, jax._src.lax.convolution), past both defences.
+PRIVATE_MODULES = ("keras.src", "torch._C", "torch.ops", "jax._src")
 
 
 def _module_aliases(tree):
@@ -82,20 +85,36 @@ def _forbidden_uses_in(tree, forbidden_paths):
 
 
 def indirect_access(source):
-    """Lines that reach modules by name (importlib, __import__, sys.modules, keras.src), hiding what they use."""
+    """Lines that reach modules by name (importlib, __import__, sys.modules) or private modules (keras.src,
+    torch._C, torch.ops, jax._src), hiding what they use."""
     return code_scan.findings(source, _indirect_access_in)
+
+
+def _names_a_private_module(name):
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in PRIVATE_MODULES)
 
 
 def _indirect_access_in(tree):
     uses = []
+    aliases = _module_aliases(tree)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:  # "from torch import _C" imports torch._C
+                modules = [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names if node.module]
             for module in modules:
-                if module.split(".")[0] == "importlib" or module.startswith("keras.src"):
+                if module.split(".")[0] == "importlib" or _names_a_private_module(module):
                     uses.append((node.lineno, module))
+                    break
         elif isinstance(node, (ast.Attribute, ast.Name)):
             name = code_scan.dotted_name(node)
-            if name and (name in INDIRECT_ACCESS or any(name.startswith(prefix + ".") for prefix in INDIRECT_ACCESS)):
+            if not name:
+                continue
+            head, _, rest = name.partition(".")
+            resolved = f"{aliases[head]}.{rest}" if rest and head in aliases else name
+            if name in INDIRECT_ACCESS or any(name.startswith(prefix + ".") for prefix in INDIRECT_ACCESS):
+                uses.append((node.lineno, name))
+            elif _names_a_private_module(resolved) and "." in resolved:
                 uses.append((node.lineno, name))
     return [f"line {line}: {name}" for line, name in sorted(set(uses))]

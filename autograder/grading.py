@@ -256,6 +256,7 @@ def prepare_submission(lab, notebook_path, student_id):
         "probes": requests,
         "forbidden": _all_forbidden(lab),
         "forbidden_kernels": _all_kernels(lab),
+        "student_tools": list(lab.student_tools),
         "environment": GRADING_ENVIRONMENT,
     }
     return PreparedSubmission(student_id, lab.lab_id, program, notes, hidden_calls, job=job,

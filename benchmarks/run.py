@@ -25,6 +25,9 @@ from benchmarks import scale
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+# RESULTS.md below this line is written by other commands (make test-backends, make test-compat, the GPU
+# check): a complete benchmark run rewrites what is above it and keeps the rest.
+KEPT_MARKER = "<!-- kept: the sections below come from other commands; `make benchmark` keeps them -->"
 GRADING_REPEATS = 3
 STEP_ROUNDS = 15  # alternating timing blocks per optimizer pair
 STEPS_PER_ROUND = 20
@@ -192,6 +195,13 @@ def measure_labs_for_scale(lab_ids):
     return measurements
 
 
+def kept_sections(text):
+    """What follows KEPT_MARKER in RESULTS.md (other commands' results), marker included; "" if it has none."""
+    if KEPT_MARKER not in text:
+        return ""
+    return "\n" + text[text.index(KEPT_MARKER):].rstrip("\n") + "\n"
+
+
 def write_report(arguments, sections, lines, scale_lines):
     """Save the report where this run's options say (see parse_arguments' epilog); returns the path or None."""
     complete = (set(sections) == set(SECTIONS) and not arguments.lab and arguments.mode == "fast"
@@ -200,7 +210,8 @@ def write_report(arguments, sections, lines, scale_lines):
                    and arguments.class_size == scale.CLASS_SIZE)
     if arguments.output is not None or complete:
         output = arguments.output or RESULTS
-        output.write_text("\n".join(lines) + "\n")
+        kept = kept_sections(RESULTS.read_text()) if output == RESULTS and RESULTS.exists() else ""
+        output.write_text("\n".join(lines) + "\n" + kept)
         return output
     if scale_alone:
         RESULTS.write_text(scale.replace_marked_section(RESULTS.read_text() if RESULTS.exists() else "", scale_lines))

@@ -92,24 +92,24 @@ def markdown_table(header, rows):
     return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
 
 
-def replace_marked_section(text, section_lines):
-    """text with the part between BEGIN_MARKER and END_MARKER (markers included) replaced by section_lines.
+def replace_marked_section(text, section_lines, begin_marker=BEGIN_MARKER, end_marker=END_MARKER):
+    """text with the part between two markers (this section's by default; markers included) replaced by section_lines.
 
     A text without the markers gets the section appended, so that a run of this section alone can add it to
     a RESULTS.md written before it existed. Markers out of order or repeated are refused (ValueError), since
     replacing between them could delete results.
     """
-    block = "\n".join([BEGIN_MARKER, *section_lines, END_MARKER])
-    begins, ends = text.count(BEGIN_MARKER), text.count(END_MARKER)
+    block = "\n".join([begin_marker, *section_lines, end_marker])
+    begins, ends = text.count(begin_marker), text.count(end_marker)
     if begins == 0 and ends == 0:
         return text.rstrip("\n") + ("\n\n" if text.strip() else "") + block + "\n"
     if begins != 1 or ends != 1:
-        raise ValueError(f"expected one {BEGIN_MARKER!r} and one {END_MARKER!r}, found {begins} and {ends}; "
+        raise ValueError(f"expected one {begin_marker!r} and one {end_marker!r}, found {begins} and {ends}; "
                          "fix benchmarks/RESULTS.md by hand")
-    start, end = text.index(BEGIN_MARKER), text.index(END_MARKER)
+    start, end = text.index(begin_marker), text.index(end_marker)
     if end < start:
-        raise ValueError(f"{END_MARKER!r} comes before {BEGIN_MARKER!r}; fix benchmarks/RESULTS.md by hand")
-    return text[:start] + block + text[end + len(END_MARKER):]
+        raise ValueError(f"{end_marker!r} comes before {begin_marker!r}; fix benchmarks/RESULTS.md by hand")
+    return text[:start] + block + text[end + len(end_marker):]
 
 
 def per_minute(count, seconds):

@@ -249,9 +249,38 @@ def _displacements(optimizer, initial_values, gradients):
     for step_gradients in gradients:
         tensors = [keras.ops.convert_to_tensor(gradient) for gradient in step_gradients]
         optimizer.apply_gradients(zip(tensors, variables))
-        now = np.concatenate([np.asarray(variable.numpy()).ravel() for variable in variables])
+        now = np.concatenate([np.asarray(keras.ops.convert_to_numpy(variable)).ravel() for variable in variables])
         rows.append(now.astype(np.float64) - start)
     return np.stack(rows)
+
+
+def trajectory_with_exclusions(optimizer_class, constructor_arguments=None, seed=0, steps=4, names=(),
+                               excluded_names=(), excluded_indices=()):
+    """trajectory() after `optimizer.exclude_from_weight_decay(var_list=..., var_names=...)`.
+
+    Variable i is named names[i] (PROBE_VARIABLE_NAME past the list's end); excluded_names are the patterns
+    passed as var_names, excluded_indices pick the variables passed as var_list.
+    """
+    import keras
+
+    steps = _checked_positive_int("steps", steps)
+    initial_values, gradients = seeded_problem(seed, steps, DEFAULT_SHAPES)
+    names = [str(name) for name in names] + [PROBE_VARIABLE_NAME] * max(0, len(initial_values) - len(names))
+    for index in excluded_indices:
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not 0 <= index < len(initial_values):
+            raise ValueError(f"excluded_indices must index the {len(initial_values)} probe variables, got {index!r}.")
+    variables = [keras.Variable(value, dtype="float32", name=name) for value, name in zip(initial_values, names)]
+    optimizer = _make_optimizer(optimizer_class, constructor_arguments)
+    optimizer.exclude_from_weight_decay(var_list=[variables[index] for index in excluded_indices] or None,
+                                        var_names=[str(name) for name in excluded_names] or None)
+    start = np.concatenate([value.ravel() for value in initial_values]).astype(np.float64)
+    rows = []
+    for step_gradients in gradients:
+        optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(gradient) for gradient in step_gradients],
+                                      variables))
+        now = np.concatenate([np.asarray(keras.ops.convert_to_numpy(variable)).ravel() for variable in variables])
+        rows.append(now.astype(np.float64) - start)
+    return {"displacements": np.stack(rows)}
 
 
 def literal_steps(optimizer_class, constructor_arguments=None, initial_values=None, gradients=None):
@@ -267,7 +296,7 @@ def literal_steps(optimizer_class, constructor_arguments=None, initial_values=No
     values = []
     for row in gradient_rows:
         optimizer.apply_gradients([(keras.ops.convert_to_tensor(row.astype("float32")), variable)])
-        values.append(np.asarray(variable.numpy(), dtype=np.float64))
+        values.append(np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float64))
     return {"values": np.stack(values)}
 
 
@@ -285,7 +314,7 @@ def update_step_with_zero_gradient(optimizer_class, constructor_arguments=None, 
     optimizer.build(variables)
     for variable in variables:
         optimizer.update_step(keras.ops.zeros(variable.shape, dtype="float32"), variable, optimizer.learning_rate)
-    now = np.concatenate([np.asarray(variable.numpy()).ravel() for variable in variables]).astype(np.float64)
+    now = np.concatenate([keras.ops.convert_to_numpy(variable).ravel() for variable in variables]).astype(np.float64)
     start = np.concatenate([value.ravel() for value in initial_values]).astype(np.float64)
     return {"displacement": now - start}
 
@@ -296,9 +325,20 @@ def configuration(optimizer_class, constructor_arguments=None):
     return {"keys": ", ".join(sorted(config)), "config": config}
 
 
+def _is_default_name(optimizer_class, default):
+    """Whether a `name` default is the incidental one: None (Keras 3.15) or the class's name (Keras 3.11: "SGD", "adam")."""
+    return default is None or (isinstance(default, str) and default.lower() == optimizer_class.__name__.lower())
+
+
 def constructor_signature(optimizer_class):
-    """The constructor's parameters with their defaults, as one string (the drop-in contract)."""
-    parameters = inspect.signature(_checked_optimizer_class(optimizer_class).__init__).parameters
+    """The constructor's parameters with their defaults, as one string (the drop-in contract).
+
+    The default of `name` is incidental and changed between Keras versions (None in 3.15, "SGD" or "adam" in 3.11):
+    None and the class's own name, in any case, both read as `name=None`, so the reference does not depend on the
+    installed Keras.
+    """
+    optimizer_class = _checked_optimizer_class(optimizer_class)
+    parameters = inspect.signature(optimizer_class.__init__).parameters
     described = []
     for name, parameter in parameters.items():
         if name == "self":
@@ -307,6 +347,8 @@ def constructor_signature(optimizer_class):
             described.append(f"**{name}")
         elif parameter.default is inspect.Parameter.empty:
             described.append(name)
+        elif name == "name" and _is_default_name(optimizer_class, parameter.default):
+            described.append("name=None")
         else:
             described.append(f"{name}={parameter.default!r}")
     return {"signature": ", ".join(described)}
@@ -323,7 +365,9 @@ def config_round_trip(optimizer_class, constructor_arguments=None, seed=0, steps
     rebuilt = optimizer_class.from_config(dict(config))
     rebuilt_config = rebuilt.get_config()
     outputs = {
-        "same_class": type(rebuilt) is optimizer_class,
+        # The class the constructor itself makes: on torch, keras.optimizers.RMSprop() is a backend subclass
+        # (keras.src.backend.torch.optimizers.torch_rmsprop.RMSprop), and so is what from_config makes.
+        "same_class": type(rebuilt) is type(original) and isinstance(rebuilt, optimizer_class),
         "same_config": _config_without_name(original) == {k: v for k, v in rebuilt_config.items() if k != "name"},
     }
     initial_values, gradients = seeded_problem(seed, steps)
@@ -355,7 +399,7 @@ def fit_weights(
     model = keras.Sequential(
         [keras.Input(shape=(5,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(2)]
     )
-    start = [np.asarray(weight.numpy(), dtype=np.float64) for weight in model.weights]
+    start = [np.asarray(keras.ops.convert_to_numpy(weight), dtype=np.float64) for weight in model.weights]
     optimizer = _make_optimizer(optimizer_class, constructor_arguments)
     # XLA costs ~0.6 s more per fit than a plain graph; torch's jit_compile (torch.compile) is skipped.
     use_xla = bool(jit_compile) and keras.backend.backend() != "torch"
@@ -363,7 +407,7 @@ def fit_weights(
     with precision.full_precision_matmuls():
         model.fit(inputs, targets, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0)
     changes = [
-        np.asarray(weight.numpy(), dtype=np.float64).ravel() - before.ravel()
+        np.asarray(keras.ops.convert_to_numpy(weight), dtype=np.float64).ravel() - before.ravel()
         for weight, before in zip(model.weights, start)
     ]
     return {"weight_changes": np.concatenate(changes)}
@@ -377,7 +421,7 @@ def _clip_with_optimizer(optimizer_class, method, clip_value, gradients):
     variables = [keras.Variable(np.zeros(g.shape, "float32"), dtype="float32") for g in gradients]
     optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in gradients], variables))
     # 0 - 1.0 * clipped is exact in float32, so this recovers the clipped gradients exactly.
-    return [-np.asarray(variable.numpy()) for variable in variables]
+    return [-np.asarray(keras.ops.convert_to_numpy(variable)) for variable in variables]
 
 
 def clipped(clip_function, method="norm", clip_value=1.0, seed=0, shapes=DEFAULT_SHAPES, gradient_scale=1.0, gradients=None):
@@ -598,6 +642,32 @@ def decays_in_update_step(target, learning_rate, weight_decay, seed=0, hint=""):
             "Apply the decay in your update_step: the scaffolding passes weight_decay=None to the base class, "
             "so nothing else decays the weights."
         ),
+    )
+
+
+def honours_weight_decay_exclusions(target, reference, constructor_arguments, names, excluded_names=(),
+                                    excluded_indices=(), seed=0, steps=4, hint=""):
+    """Check: after exclude_from_weight_decay(var_list=..., var_names=...), the same displacements as Keras's."""
+    steps = _checked_positive_int("steps", steps)
+    arguments = {
+        "constructor_arguments": _checked_arguments(constructor_arguments),
+        "seed": seed,
+        "steps": steps,
+        "names": [str(name) for name in names],
+        "excluded_names": [str(name) for name in excluded_names],
+        "excluded_indices": [int(index) for index in excluded_indices],
+    }
+    return checks.Check(
+        description=f"{target} skips the weight decay of variables excluded with exclude_from_weight_decay(), "
+                    f"as {reference} does",
+        probe=f"{PROBE_MODULE}.trajectory_with_exclusions",
+        target=target,
+        arguments=arguments,
+        reference=reference,
+        rtol=TRAJECTORY_RTOL,
+        atol=_displacement_atol(1.0, steps),
+        hint=hint or ("Variables excluded with exclude_from_weight_decay() are not decayed: ask the base class "
+                      "with self._use_weight_decay(variable)."),
     )
 
 

@@ -1,6 +1,9 @@
 """The Keras backend is a grading setting: forwarded into the sandbox, part of what a warm sandbox is."""
 
 import importlib.util
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -56,3 +59,14 @@ def test_the_backend_is_recorded_in_the_result_and_the_feedback(tmp_path, monkey
     result = grading.grade_notebook(lab, source_path, "ada", grading.compute_references(lab, "bwrap"), "bwrap")
     assert result.backend == "tensorflow"
     assert "on the tensorflow backend" in reports.feedback_html(result)
+
+
+def test_the_fork_runner_loads_what_keras_would_import_lazily_on_torch():
+    pytest.importorskip("torch")
+    program = ("import sys; from autograder.sandboxed import runner; runner.import_libraries(); "
+               "print(sorted(name for name in sys.modules if name.startswith('keras.src.backend.torch.optimizers.')))")
+    completed = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300,
+                               env=dict(os.environ, KERAS_BACKEND="torch"))
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "keras.src.backend.torch.optimizers.torch_adagrad" in completed.stdout
+    assert "keras.src.backend.torch.optimizers.torch_sgd" in completed.stdout

@@ -311,3 +311,11 @@ def test_grading_and_scale_together_grade_each_lab_once(tmp_path, monkeypatch, c
     text = report.read_text()
     assert "| 05_optimizers | 2.0 | 3.0 |" in text  # median warm total and references, from the scale measurement
     assert text.count(scale.BEGIN_MARKER) == 1 and text.rstrip().endswith(scale.END_MARKER)
+
+
+def test_a_complete_run_keeps_the_sections_other_commands_wrote():
+    text = "# old report\n\nold rows\n\n" + run.KEPT_MARKER + "\n\n## GPU check\n\nfigures\n"
+    kept = run.kept_sections(text)
+    assert kept.startswith("\n" + run.KEPT_MARKER) and "## GPU check\n\nfigures\n" in kept
+    assert "old rows" not in kept
+    assert run.kept_sections("# a report without other sections\n") == ""

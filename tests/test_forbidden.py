@@ -208,3 +208,31 @@ def test_module_aliases_are_resolved():
 def test_module_imported_from_a_package_is_resolved():
     source = "from keras import initializers\nweights = initializers.GlorotUniform(seed=1)\n"
     assert forbidden.forbidden_uses(source, ["keras.initializers.GlorotUniform"])
+
+
+BACKEND_PATHS = ["torch.nn.functional.conv2d", "torch.nn.Conv2d", "torch.autograd.grad", "jax.grad",
+                 "jax.lax.conv_general_dilated", "jax.scipy.signal.correlate2d", "optax.adam"]
+
+
+@pytest.mark.parametrize("source", [
+    "import torch.nn.functional as F\ny = F.conv2d(x, w)",
+    "from torch.nn import functional as F\ny = F.conv2d(x, w)",
+    "from torch.nn.functional import conv2d\ny = conv2d(x, w)",
+    "import torch.nn as nn\nclass Conv(nn.Conv2d):\n    pass",
+    "def f(y, x):\n    import torch\n    return torch.autograd.grad(y, x)",
+    "from jax import lax\ny = lax.conv_general_dilated(x, w, (1, 1), 'VALID')",
+    "import jax.lax as L\ny = L.conv_general_dilated(x, w, (1, 1), 'VALID')",
+    "from jax import grad as g\ny = g(f)(x)",
+    "import jax.scipy.signal as signal\ny = signal.correlate2d(a, b)",
+    "import optax\nstep = optax.adam(1e-3)",
+])
+def test_other_backends_built_ins_are_seen_through_import_aliases(source):
+    assert forbidden.forbidden_uses(source, BACKEND_PATHS)
+
+
+def test_the_backends_private_modules_and_operator_registries_are_indirect_access():
+    source = "import torch as t\ny = t.ops.aten.conv2d(x, w)\nfrom torch import _C\nimport jax._src.lax\n"
+    found = " ".join(forbidden.indirect_access(source))
+    for name in ("t.ops.aten.conv2d", "torch._C", "jax._src.lax"):
+        assert name in found, (name, found)
+    assert forbidden.indirect_access("import torch\nimport jax\nfrom jax import lax\ny = torch.nn.functional.relu(x)\n") == []

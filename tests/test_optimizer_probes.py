@@ -274,6 +274,36 @@ def test_signature_probe():
     assert not evaluate(probes.same_signature("Adam", "keras.optimizers.SGD")).passed
 
 
+def _sgd_named(default_name):
+    """keras.optimizers.SGD whose constructor's `name` default is default_name (Keras 3.11's is "SGD", 3.15's None)."""
+
+    class SGD(keras.optimizers.SGD):
+        def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, clipnorm=None,
+                     clipvalue=None, global_clipnorm=None, use_ema=False, ema_momentum=0.99,
+                     ema_overwrite_frequency=None, loss_scale_factor=None, gradient_accumulation_steps=None,
+                     name=default_name, **kwargs):
+            super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+
+    return SGD
+
+
+@pytest.mark.parametrize("default_name", [None, "SGD", "sgd"])
+def test_signature_reads_the_incidental_name_default_as_none(default_name):
+    # The default `name` changed between Keras versions (None in 3.15, "SGD", "adam", ... in 3.11): both read the same.
+    signature = probes.constructor_signature(_sgd_named(default_name))["signature"]
+    assert signature == probes.constructor_signature(keras.optimizers.SGD)["signature"]
+    assert signature.endswith("name=None, **kwargs")
+    check = probes.same_signature("NamedSGD", "keras.optimizers.SGD")
+    assert checks.evaluate(check, {"NamedSGD": _sgd_named(default_name)}).passed
+
+
+def test_signature_keeps_a_name_default_that_is_not_the_class_name():
+    signature = probes.constructor_signature(_sgd_named("momentum"))["signature"]
+    assert signature.endswith("name='momentum', **kwargs")
+    check = probes.same_signature("NamedSGD", "keras.optimizers.SGD")
+    assert not checks.evaluate(check, {"NamedSGD": _sgd_named("momentum")}).passed
+
+
 def test_config_round_trip():
     outputs = probes.config_round_trip(keras.optimizers.RMSprop, {"rho": 0.8, "centered": True})
     assert outputs["same_class"] is True and outputs["same_config"] is True
@@ -282,6 +312,23 @@ def test_config_round_trip():
         "ForgetfulSGD", "keras.optimizers.SGD", {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}
     )
     assert not evaluate(forgetful).passed
+
+
+class SGDRebuiltAsPlainSGD(keras.optimizers.SGD):
+    """from_config builds the parent class instead of this one."""
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return keras.optimizers.SGD.from_config(config)
+
+
+def test_config_round_trip_compares_with_the_class_the_constructor_makes():
+    # On torch, keras.optimizers.SGD() is an instance of a backend subclass; a round trip must give that same class,
+    # and a from_config that builds another class still fails on every backend.
+    original = keras.optimizers.SGD()
+    assert probes.config_round_trip(keras.optimizers.SGD)["same_class"] is True
+    assert isinstance(original, keras.optimizers.SGD)
+    assert probes.config_round_trip(SGDRebuiltAsPlainSGD)["same_class"] is False
 
 
 def test_fit_check_passes_for_builtin_and_fails_for_wrong_optimizer():

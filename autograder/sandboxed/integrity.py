@@ -7,7 +7,8 @@ snapshot covers the modules a probe's logic and the runner depend on: labkit, th
 package, the runner (``__main__``), NumPy, Keras's public API, ``builtins``, ``sys``,
 ``importlib``, ``json``, ``signal`` and ``threading``; the ``sys.modules`` entries of all of them;
 for labkit, this package and the runner, each function's code, defaults and closure and each
-class's attributes; and the grader's own wrappers and guards (``protect``). What differs is put
+class's attributes; the grader's own wrappers and guards (``protect``); and the grader's import hooks'
+places at the front of ``sys.meta_path`` (``protect(finders=...)``). What differs is put
 back and reported, so the grader can void the probe that ran while the state was changed and
 name what was changed.
 
@@ -25,6 +26,13 @@ _INTERNAL_KERAS = ("keras.src", "keras._tf_keras")
 _DEEP_PREFIXES = ("labkit", "autograder.sandboxed", "__main__")
 _MISSING = object()
 _UNPROTECTED_KEYS = {"__warningregistry__"}  # the warnings machinery's own per-module cache
+# pybind11 extension modules keep their shared type registry in ``builtins`` under these names, added the first
+# time such a module is imported (TensorFlow's are, lazily, by Keras's data pipeline on every backend).
+_LIBRARY_REGISTRY_PREFIXES = ("__pybind11_internals_",)
+
+
+def _unprotected(key):
+    return key in _UNPROTECTED_KEYS or (isinstance(key, str) and key.startswith(_LIBRARY_REGISTRY_PREFIXES))
 
 
 def _protected(name):
@@ -54,13 +62,19 @@ class Snapshot:
         self.dictionaries = {name: dict(vars(module)) for name, module in self.modules.items()}
         self.functions = {}
         self.classes = {}
+        self.finders = []
         for name, module in self.modules.items():
             if name.startswith(_DEEP_PREFIXES):
                 for value in list(vars(module).values()):
                     self._remember(value, name)
 
-    def protect(self, modules=(), classes=(), functions=()):
-        """Also protect these (e.g. the grader's own wrappers installed inside TensorFlow)."""
+    def protect(self, modules=(), classes=(), functions=(), finders=()):
+        """Also protect these (e.g. the grader's own wrappers installed inside TensorFlow).
+
+        ``finders`` are the grader's import hooks: each must stay at the front of ``sys.meta_path``,
+        ahead of any finder added since (``sys`` is protected by identity only, and a list changes in place).
+        """
+        self.finders += list(finders)
         for module in modules:
             self.modules[module.__name__] = module
             self.dictionaries[module.__name__] = dict(vars(module))
@@ -87,6 +101,13 @@ class Snapshot:
                 changes.append(f"sys.modules[{name!r}]")
                 sys.modules[name] = module
             changes += self._restore_dictionary(name, vars(module), self.dictionaries[name])
+        meta_path = sys.meta_path  # the saved list again, if student code had replaced it
+        for position, finder in enumerate(self.finders):
+            if position >= len(meta_path) or meta_path[position] is not finder:
+                changes.append(f"sys.meta_path (the grader's import hook {getattr(finder, '__name__', '?')})")
+                while finder in meta_path:
+                    meta_path.remove(finder)
+                meta_path.insert(position, finder)
         for function, state in self.functions.items():
             if _function_state(function) != state:
                 changes.append(f"the code of {function.__module__}.{function.__qualname__}")
@@ -109,13 +130,13 @@ class Snapshot:
     def _restore_dictionary(name, current, saved):
         changes = []
         for key, value in saved.items():
-            if key in _UNPROTECTED_KEYS:
+            if _unprotected(key):
                 continue
             if current.get(key, _MISSING) is not value:
                 changes.append(f"{name}.{key}")
                 current[key] = value
         for key in [key for key in current if key not in saved]:
-            if isinstance(current[key], types.ModuleType) or key in _UNPROTECTED_KEYS:
+            if isinstance(current[key], types.ModuleType) or _unprotected(key):
                 continue  # a submodule imported since: the import system adds it to its parent
             changes.append(f"{name}.{key} (added)")
             del current[key]

@@ -5,7 +5,9 @@ cross-entropy, the output size of a convolution, ...) that would pass a check if
 called them as their answer. During grading, every function defined in a labkit module is
 replaced by a guard that refuses a call made directly from student code (the audit hook
 records it); calls from labkit itself, the runner and Keras pass. A probe that lends a
-reference to the student's code on purpose hands over its own short-lived stand-in.
+reference to the student's code on purpose hands over its own short-lived stand-in. A lab may
+lend whole modules that are tools, not answers (``labkit.autodiff`` where a lab asks students to
+take gradients); they stay callable.
 """
 
 import importlib
@@ -44,13 +46,15 @@ def _is_function(value):
                                                      and not isinstance(value, type))
 
 
-def install():
-    """Guard every function defined in a labkit module; returns the guards."""
+def install(lent_modules=()):
+    """Guard every function defined in a labkit module except the lent ones; returns the guards."""
     import labkit
 
     guards = []
     for module_info in pkgutil.iter_modules(labkit.__path__):
         module = importlib.import_module(f"labkit.{module_info.name}")
+        if module.__name__ in lent_modules:
+            continue
         for name, value in list(vars(module).items()):
             if _is_function(value) and getattr(value, "__module__", None) == module.__name__:
                 replacement = guard(value)

@@ -63,14 +63,39 @@ def _defining_files(value):
     return {filename, os.path.realpath(filename)} if filename else set()
 
 
-def disable_builtins(paths):
-    """Make forbidden Keras built-ins unusable: their methods raise and subclassing fails.
+_RAISER_CODE = _disabled("").__code__
+
+
+def is_disabled(path):
+    """Whether a forbidden built-in is disabled already, or does not resolve (then there is nothing to disable)."""
+    from labkit import checks
+
+    try:
+        value = checks.resolve_symbol(path, {})
+    except Exception:
+        return True
+    if isinstance(value, type):
+        value = vars(value).get("__new__")
+    return getattr(value, "__code__", None) is _RAISER_CODE
+
+
+def disable_builtins(paths, defer=False):
+    """Make forbidden built-ins unusable: their methods raise and subclassing fails.
 
     Returns {source file: [paths defined there]}, so the grader can tell which parts a module
-    run again, or copied, concerns.
+    run again, or copied, concerns. With ``defer``, a path whose top-level package is not loaded
+    (``torch.nn.functional.conv2d`` on the TensorFlow backend) is not imported now: it is disabled
+    when the package is imported (``deferred_disable``); returns (files, the import hook's finder,
+    the functions to protect, catch_up) then.
     """
     from labkit import checks
 
+    if defer:
+        from autograder.sandboxed import deferred_disable
+
+        paths, pending = deferred_disable.split_by_loaded(paths)
+        hook = deferred_disable.install(pending, disable_builtins, is_disabled)
+        return (disable_builtins(paths),) + hook
     files = {}
     for path in paths:
         try:
@@ -146,27 +171,36 @@ class Session:
         self.describe = checks.describe_exception
         self.snapshot = None
         self.builtin_files = {}
+        self.catch_up = lambda: []
         self.namespace = {"__name__": "__main__"}
 
     def send(self, **event):
         _send(self.channel, self.token, **event)
 
+    def restore(self):
+        """Put protected state back, then disable what a package imported past the import hook forbids."""
+        changed = self.snapshot.restore()
+        self.catch_up()
+        return changed
+
     def harden(self):
         """Disable built-ins, guard labkit, snapshot module state, then the hook and the process filter."""
         from autograder.sandboxed import audit, concurrency, integrity, kernels, labkit_guard, process_filter
 
-        self.builtin_files = disable_builtins(self.job.get("forbidden", []))
+        self.builtin_files, finder, hook_functions, self.catch_up = disable_builtins(self.job.get("forbidden", []),
+                                                                                    defer=True)
         labkit_folder = os.path.dirname(os.path.abspath(sys.modules["labkit"].__file__)) + os.sep
         sandboxed_folder = os.path.dirname(os.path.abspath(sys.modules["autograder.sandboxed"].__file__)) + os.sep
         trusted = {sys.prefix, sys.base_prefix, os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
         trusted |= {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
         trusted = tuple(sorted(path.rstrip(os.sep) + os.sep for path in trusted)) + (labkit_folder, sandboxed_folder)
-        guards = concurrency.install() + labkit_guard.install()
+        guards = concurrency.install() + labkit_guard.install(self.job.get("student_tools", []))
         forbidden_kernels = self.job.get("forbidden_kernels", [])
         wrappers = kernels.install() if any("." not in name for name in forbidden_kernels) else []
         routines, routine_classes = kernels.watch_routines([name for name in forbidden_kernels if "." in name])
         self.snapshot = integrity.Snapshot()
-        self.snapshot.protect(classes=routine_classes, functions=guards + wrappers + routines)
+        self.snapshot.protect(classes=routine_classes + [finder], functions=guards + wrappers + routines + hook_functions,
+                              finders=[finder] if finder in sys.meta_path else [])
         if wrappers:
             modules, classes = kernels.wrapped_modules()
             self.snapshot.protect(modules, classes)
@@ -190,10 +224,10 @@ class Session:
                 code = compile(_strip_magics(cell["source"]), f"{prefix}{cell['label']}>", "exec")
                 exec(code, self.namespace)
             except BaseException as error:  # SystemExit and KeyboardInterrupt included
-                changed = self.snapshot.restore()  # first, so the grader's own code runs on sound state
+                changed = self.restore()  # first, so the grader's own code runs on sound state
                 self.send(event="cell", index=index, status="error", error=self.describe(error), changed=changed)
             else:
-                changed = self.snapshot.restore()
+                changed = self.restore()
                 self.send(event="cell", index=index, status="ok", changed=changed)
 
     def run_probes(self):
@@ -208,15 +242,18 @@ class Session:
             started = time.perf_counter()
             try:
                 target_object = self.resolve_symbol(request["symbol"], self.namespace)
-                refuse_lab_code_as_answer(request["symbol"], target_object)
+                if "." not in request["symbol"]:
+                    # A name from the notebook: the student's answer. A dotted path is a reference the lab names
+                    # (keras.optimizers.Adam, or labkit.keras_references.EarlyStopping), imported, never the answer.
+                    refuse_lab_code_as_answer(request["symbol"], target_object)
                 outputs = self.run_probe(request["probe"], target_object, request["arguments"])
                 encoded = self.encode_outputs(outputs)
             except BaseException as error:
-                changed = self.snapshot.restore()
+                changed = self.restore()
                 details = error_details(error, self.describe)
                 self.send(event="probe", key=request["key"], status="error", changed=changed, **details)
             else:
-                changed = self.snapshot.restore()
+                changed = self.restore()
                 seconds = round(time.perf_counter() - started, 3)
                 self.send(event="probe", key=request["key"], status="ok", outputs=encoded, seconds=seconds,
                           changed=changed)
@@ -224,6 +261,11 @@ class Session:
 
 
 NO_JOB = 75  # the exit status of a child that found no job (the grader closed standard input)
+
+
+# Per backend, the Keras packages whose modules Keras imports lazily (torch: one module per optimizer, imported
+# by TorchOptimizer.__new__ when the first optimizer is made).
+LAZY_KERAS_PACKAGES = {"torch": ("keras.src.backend.torch.optimizers",)}
 
 
 def import_libraries():
@@ -235,7 +277,17 @@ def import_libraries():
     import matplotlib
 
     matplotlib.use("Agg")
-    import keras  # noqa: F401  (loaded before student code so disabling sees the real classes)
+    import keras  # loaded before student code so disabling sees the real classes
+
+    # Keras imports TensorFlow, where installed, the first time a seed is set, on every backend: once, here.
+    keras.utils.set_random_seed(0)
+    # Library modules Keras imports on first use would otherwise first run while student code does (and a
+    # forbidden built-in's module running then reads as the student running it again): import them now.
+    for package_name in LAZY_KERAS_PACKAGES.get(keras.backend.backend(), ()):
+        package = importlib.import_module(package_name)
+        for module_info in pkgutil.iter_modules(package.__path__):
+            if not module_info.name.endswith("_test"):
+                importlib.import_module(f"{package_name}.{module_info.name}")
 
     import labkit
 

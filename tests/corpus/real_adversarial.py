@@ -22,6 +22,8 @@ helpers) scores 0, however the code was reached.
   disabled built-in raising RuntimeError, is named there). What happens while a hidden check
   runs is named only by the fixed texts of ``HIDDEN_PHASE_FINDINGS`` (nothing the student's
   code shaped leaves then), so a name for it accepts them (``HIDDEN_FORBIDDEN``, ``HIDDEN_REVIEW``).
+  A third element, a set of Keras backends, limits a name to them: a TensorFlow kernel is named only
+  where the attack could reach it (on JAX and torch the same attack fails earlier, and scores the same).
 
 Honest work that depends on an attack loses with it: a part that calls a helper an attack cell
 was to define, which now fails before defining it (NameError), or a labkit helper, which labkit
@@ -43,6 +45,7 @@ STUB = "release stub"
 
 # The only names a finding made while a hidden check ran can carry (see ``named`` above).
 HIDDEN_FORBIDDEN = HIDDEN_PHASE_FINDINGS["forbidden"]
+TENSORFLOW_ONLY = frozenset({"tensorflow"})  # a name only the TensorFlow backend can produce (see ``named``)
 HIDDEN_REVIEW = HIDDEN_PHASE_FINDINGS["review"]
 
 # ---------------------------------------------------------------------------
@@ -833,7 +836,7 @@ CASES[LAB05] = {
          "adagrad": _lab05_leaking_adagrad},
         None,
         "nothing",
-        [("problems", "ResourceApplyKerasMomentum"), ("problems", "ResourceApplyAdam"),
+        [("problems", "ResourceApplyKerasMomentum", TENSORFLOW_ONLY), ("problems", "ResourceApplyAdam", TENSORFLOW_ONLY),
          ("problems", "compiles code under the library file name | " + HIDDEN_FORBIDDEN)],
     ),
     # (2, own) Keras's optimizer code run again: exec of the source found with inspect.getfile,
