@@ -82,7 +82,9 @@ def _submitted_written_answers(submitted_path):
     answers = {}
     for cell in submitted.cells:
         nbgrader = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.get("cell_type") == "markdown" and nbgrader.get("solution") and nbgrader.get("grade_id"):
+        # a written answer is a solution cell, or (a discussion question's, as released) an unlocked markdown cell
+        if (cell.get("cell_type") == "markdown" and nbgrader.get("grade_id")
+                and (nbgrader.get("solution") or nbgrader.get("locked") is False)):
             answers.setdefault(nbgrader["grade_id"], cell.get("source", ""))
     return answers
 

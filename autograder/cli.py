@@ -141,7 +141,8 @@ def command_feedback(arguments):
     from autograder import batch
 
     output = arguments.output or (pathlib.Path(arguments.course) / "autograder" if arguments.course else "grading")
-    paths = batch.write_all_feedback(output, arguments.feedback, arguments.solutions, arguments.course)
+    paths = batch.write_all_feedback(output, arguments.feedback, arguments.solutions, arguments.course,
+                                     model_answers=arguments.model_answers)
     print(f"wrote {len(paths)} feedback files under {pathlib.Path(paths[0]).parent.parent if paths else '-'}")
     if arguments.course:
         print(f"and under {pathlib.Path(arguments.course) / 'feedback'}; hand them back with "
@@ -256,6 +257,9 @@ def build_parser():
     feedback_command.add_argument("--output", help="the grading folder (default: grading, or COURSE/autograder)")
     feedback_command.add_argument("--course", help="nbgrader course root: also write COURSE/feedback/<student>/<lab>/")
     feedback_command.add_argument("--feedback", help="feedback folder (default: <output>/feedback)")
+    feedback_command.add_argument("--model-answers", action="store_true",
+                                  help="end each page with the lab's discussion questions and their model answers "
+                                       "(off by default)")
     feedback_command.set_defaults(handler=command_feedback)
 
     mutants_command = commands.add_parser("mutants", help="check that known-wrong implementations lose points")

@@ -38,6 +38,19 @@ class SourceCell:
     grade_id: str
     role: str
     source: str
+    editable: bool = False  # an unlocked experiment cell (a "predict first" cell): students are meant to edit it
+
+
+@dataclasses.dataclass(frozen=True)
+class WrittenAnswer:
+    """An ungraded written answer: a markdown solution cell (a discussion question's answer), never run or scored.
+
+    The model answer between ``### BEGIN SOLUTION`` / ``### END SOLUTION`` is nbgrader's to clear in the release
+    ("YOUR ANSWER HERE"); feedback shows it only when the instructor asks for model answers."""
+
+    grade_id: str
+    question: str  # the markdown cell just above it
+    model_answer: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +74,8 @@ class Lab:
     forbidden_builtins: dict  # student symbol -> Keras built-ins it may not use
     limits: sandbox.Limits
     forbidden_kernels: dict = dataclasses.field(default_factory=dict)  # symbol -> TensorFlow op names
+    student_tools: tuple = ()  # labkit modules the lab lends to answers (e.g. labkit.autodiff); the rest refuse
+    written_answers: tuple = ()  # WrittenAnswer of every discussion question: ungraded, no points
 
     @property
     def max_points(self):
@@ -95,6 +110,22 @@ def _collect(source, origin):
     return list(recorded)
 
 
+SOLUTION_REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
+
+
+def model_answer(markdown):
+    """The model answer of a written-answer cell: its solution region, or the whole cell without one."""
+    regions = SOLUTION_REGION.findall(markdown)
+    return ("\n".join(regions) if regions else markdown).strip()
+
+
+def _written_answer(cell, previous, origin):
+    if _nbgrader(cell).get("grade"):
+        raise LabDefinitionError(f"{origin}: written answers are ungraded here (no points): set grade to false")
+    question = previous["source"].strip() if previous is not None and previous.cell_type == "markdown" else ""
+    return WrittenAnswer(_nbgrader(cell)["grade_id"], question, model_answer(cell["source"]))
+
+
 def _check_key(grade_id, index, check):
     digest = hashlib.sha256(json.dumps(check.to_json(), sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{grade_id}:{index}:{digest}"
@@ -126,10 +157,19 @@ def load_lab(source_path):
     notebook = nbformat.read(str(source_path), as_version=4)
     lab_id = source_path.parent.name
     settings = notebook.metadata.get("labkit", {})
-    cells, parts = [], []
+    cells, parts, written = [], [], []
     seen = set()
+    previous = None
     for cell in notebook.cells:
-        metadata = _nbgrader(cell)
+        metadata, before, previous = _nbgrader(cell), previous, cell
+        if cell.cell_type == "markdown" and metadata.get("solution"):  # a discussion question's written answer
+            grade_id = metadata.get("grade_id")
+            origin = f"{source_path.name} cell {grade_id!r}"
+            if not grade_id or grade_id in seen:
+                raise LabDefinitionError(f"{origin}: a written answer needs a grade_id of its own")
+            seen.add(grade_id)
+            written.append(_written_answer(cell, before, origin))
+            continue
         if cell.cell_type != "code":
             continue
         grade_id = metadata.get("grade_id")
@@ -151,7 +191,8 @@ def load_lab(source_path):
             role = "experiment"
         else:
             role = "setup"
-        cells.append(SourceCell(grade_id, role, cell["source"]))
+        editable = role == "experiment" and metadata.get("locked") is False
+        cells.append(SourceCell(grade_id, role, cell["source"], editable))
     if not parts:
         raise LabDefinitionError(f"{source_path.name}: no graded test cells")
     forbidden = settings.get("forbidden_builtins", {})
@@ -161,6 +202,10 @@ def load_lab(source_path):
     if not isinstance(kernels, dict) or not all(isinstance(names, list) for names in kernels.values()):
         raise LabDefinitionError(f"{source_path.name}: metadata labkit.forbidden_kernels must map names to lists "
                                  "of TensorFlow op names such as 'Conv2D'")
+    tools = settings.get("student_tools", [])
+    if not isinstance(tools, list) or not all(isinstance(name, str) and name.startswith("labkit.") for name in tools):
+        raise LabDefinitionError(f"{source_path.name}: metadata labkit.student_tools must list labkit modules "
+                                 "such as 'labkit.autodiff'")
     return Lab(
         lab_id=lab_id,
         notebook_name=source_path.name,
@@ -170,6 +215,8 @@ def load_lab(source_path):
         forbidden_builtins={name: list(paths) for name, paths in forbidden.items()},
         limits=sandbox.Limits.from_dict(settings.get("limits", {})),
         forbidden_kernels={name: list(names) for name, names in kernels.items()},
+        student_tools=tuple(tools),
+        written_answers=tuple(written),
     )
 
 

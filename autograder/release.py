@@ -70,6 +70,32 @@ def stamp_notebook(notebook, repository):
     return changed
 
 
+WRITTEN_ANSWER_STUB = "YOUR ANSWER HERE"  # nbgrader's ClearSolutions.text_stub
+
+
+def is_written_answer(cell):
+    """A discussion question's written answer: a markdown cell marked as an (ungraded) nbgrader solution."""
+    nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "markdown" and bool(nbgrader.get("solution")) and not nbgrader.get("grade")
+
+
+def clear_written_answers(notebook):
+    """Replace each written answer's model answer with nbgrader's "YOUR ANSWER HERE"; True if anything changed.
+
+    nbgrader accepts a markdown solution cell only as a manually graded answer (with points; a 0-point one
+    would leave every submission needing manual grading), so the release turns these ungraded ones into plain
+    unlocked markdown cells holding the stub before nbgrader runs; the grade_id stays, so feedback finds the
+    student's answer."""
+    changed = False
+    for cell in notebook.cells:
+        if is_written_answer(cell):
+            cell.source = WRITTEN_ANSWER_STUB
+            cell.metadata["nbgrader"]["solution"] = False
+            cell.metadata["nbgrader"]["locked"] = False
+            changed = True
+    return changed
+
+
 def _unstamped(solutions_directory, repository):
     """(path, stamped notebook) of each source notebook that stamping the repository would change."""
     for lab_id in lab_ids(solutions_directory):
@@ -120,7 +146,7 @@ def release_lab(lab_id, solutions_directory="solutions", release_directory="labs
         shutil.copytree(source, stamped_sources / lab_id)
         for notebook_path in (stamped_sources / lab_id).glob("*.ipynb"):
             notebook = nbformat.read(str(notebook_path), as_version=4)
-            if stamp_notebook(notebook, repository):
+            if stamp_notebook(notebook, repository) | clear_written_answers(notebook):
                 nbformat.write(notebook, str(notebook_path))
         staging = pathlib.Path(scratch) / "release"
         api = _nbgrader(stamped_sources, staging, pathlib.Path(scratch) / "gradebook.db")

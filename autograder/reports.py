@@ -16,7 +16,7 @@ import secrets
 
 import nbformat
 
-from autograder import late_penalty, timestamps
+from autograder import lab as lab_module, late_penalty, timestamps
 
 CSV_COLUMNS = ("student", "lab", "part", "points", "max_points")
 NOT_GRADED = "not graded"
@@ -50,6 +50,7 @@ class LabOutline:
 
     titles: dict  # test cell grade_id -> title from the notebook's headings
     answers: dict  # test cell grade_id -> tuple of the answer cells' grade_ids since the previous test
+    discussions: tuple = ()  # (grade_id, question, model answer) of each discussion question (written answer)
 
 
 def _headings(markdown):
@@ -72,10 +73,14 @@ def read_outline(source_path):
     titles, answers = {}, {}
     section = subsection = ""
     pending_answers, title_at_answer = [], None
+    discussions, previous = [], None
     for cell in notebook.cells:
         nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+        before, previous = previous, cell
         if cell.cell_type == "markdown":
             if nbgrader.get("solution"):  # a written answer's cell holds the solution: never a title
+                question = before.source.strip() if before is not None and before.cell_type == "markdown" else ""
+                discussions.append((nbgrader.get("grade_id", ""), question, lab_module.model_answer(cell.source)))
                 continue
             for level, text in _headings(cell.source):
                 if level == 2:
@@ -91,7 +96,7 @@ def read_outline(source_path):
             titles[nbgrader["grade_id"]] = title_at_answer or current or nbgrader["grade_id"]
             answers[nbgrader["grade_id"]] = tuple(pending_answers)
             pending_answers, title_at_answer = [], None
-    return LabOutline(titles, answers)
+    return LabOutline(titles, answers, tuple(discussions))
 
 
 def lab_outlines(solutions_folder):
@@ -197,6 +202,7 @@ td, th {{ border: 1px solid #ccc; padding: .4rem; vertical-align: top; text-alig
 td small {{ color: #666; }}
 li.passed {{ color: #176117; }} li.failed {{ color: #a01010; }} li.review {{ color: #8a5a00; }}
 details summary {{ cursor: pointer; }}
+.question, .model-answer {{ white-space: pre-wrap; }} .model-answer {{ border-left: 3px solid #176117; padding-left: .6rem; }}
 </style></head><body>
 {body}
 </body></html>
@@ -248,8 +254,22 @@ def _notes(result):
     return result.notes + [_incident_note(incident) for incident in result.incidents] + cell_notes
 
 
-def feedback_html(result, outline=None):
-    """The feedback page of one submission as an HTML string; outline (a LabOutline) gives the part titles."""
+def _model_answers_section(outline):
+    """The discussion questions with the instructor's model answers (only when the instructor asks for them)."""
+    if not outline or not outline.discussions:
+        return ""
+    items = "\n".join(
+        f'<li><div class="question">{html.escape(question)}</div>'
+        f'<div class="model-answer">{html.escape(answer)}</div><small>{html.escape(grade_id)}</small></li>'
+        for grade_id, question, answer in outline.discussions)
+    return f"\n<h2>Discussion questions: model answers</h2>\n<ol>{items}</ol>"
+
+
+def feedback_html(result, outline=None, model_answers=False):
+    """The feedback page of one submission as an HTML string; outline (a LabOutline) gives the part titles.
+
+    With model_answers (off by default: `feedback --model-answers`) the page ends with the lab's discussion
+    questions and their model answers, taken from the source notebook's written-answer cells."""
     if not result.graded:
         return _PAGE.format(lab=html.escape(result.lab_id), student=html.escape(result.student_id),
                             body=_not_graded_body(result))
@@ -266,19 +286,19 @@ def feedback_html(result, outline=None):
 {part_rows}
 </table>
 <h2>Notes from grading</h2>
-<ul>{notes_html}</ul>"""
+<ul>{notes_html}</ul>{_model_answers_section(outline) if model_answers else ""}"""
     return _PAGE.format(lab=html.escape(result.lab_id), student=html.escape(result.student_id), body=body)
 
 
-def write_feedback(result, directory, outline=None):
+def write_feedback(result, directory, outline=None, model_answers=False):
     """Write feedback/<student>/<lab>.html and return its path."""
     path = pathlib.Path(directory) / result.student_id / f"{result.lab_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(feedback_html(result, outline), encoding="utf-8")
+    path.write_text(feedback_html(result, outline, model_answers), encoding="utf-8")
     return path
 
 
-def write_course_feedback(result, course_root, outline=None):
+def write_course_feedback(result, course_root, outline=None, model_answers=False):
     """Write COURSE/feedback/<student>/<lab>/<lab>.html with the timestamp.txt and submission_secret.txt that
     `nbgrader release_feedback` reads (copied from submitted/, where `nbgrader collect` put them); returns the
     HTML's path. Without a submitted secret a new one is written: release works, the student fetches nothing."""
@@ -292,7 +312,7 @@ def write_course_feedback(result, course_root, outline=None):
         text = source.read_text(encoding="utf-8") if source.is_file() and not source.is_symlink() else fallback
         (folder / name).write_text(text, encoding="utf-8")
     path = folder / f"{result.lab_id}.html"
-    path.write_text(feedback_html(result, outline), encoding="utf-8")
+    path.write_text(feedback_html(result, outline, model_answers), encoding="utf-8")
     return path
 
 

@@ -122,6 +122,8 @@ def build_program(lab, notebook_path):
             anchor = grade_id
             if known.role == "answer":
                 answers[grade_id] = source
+            elif known.editable:  # a "predict first" experiment: editing it is the point, and it never runs here
+                pass
             elif _normalised(source) != _normalised(lab_module.HIDDEN_TESTS.sub("", known.source)):
                 kind = "test" if known.role == "test" else "read-only"
                 notes.append(f"the {kind} cell `{grade_id}` was edited; the original was used")

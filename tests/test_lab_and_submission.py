@@ -419,3 +419,75 @@ def test_released_notebook_itself_has_no_edit_notes(toy):
     program = submission.build_program(toy["lab"], toy["release_path"])
     assert program.notes == []
     assert "raise NotImplementedError()" in program.answers["relu"]
+
+
+def test_student_tools_must_name_labkit_modules(tmp_path):
+    def lend_numpy(notebook):
+        notebook.metadata.setdefault("labkit", {})["student_tools"] = ["numpy"]
+
+    with pytest.raises(lab_module.LabDefinitionError, match="student_tools must list labkit modules"):
+        lab_module.load_lab(_variant(tmp_path, lend_numpy))
+
+
+def test_student_tools_are_read_from_the_metadata(tmp_path):
+    def lend_autodiff(notebook):
+        notebook.metadata.setdefault("labkit", {})["student_tools"] = ["labkit.autodiff"]
+
+    assert lab_module.load_lab(_variant(tmp_path, lend_autodiff)).student_tools == ("labkit.autodiff",)
+
+
+# ---------------------------------------------------------------------------
+# Discussion questions (written answers) and "predict first" experiment cells.
+
+MODEL_ANSWER = "Momentum averages the gradients, so the zig-zag across the valley cancels out."
+
+
+def _with_discussion(notebook):
+    """A locked question, its written answer (a markdown solution cell) and an editable experiment."""
+    question = nbformat.v4.new_markdown_cell("**Question.** Why does momentum help?",
+                                             metadata=toy_lab._metadata("discussion_question", "setup"))
+    answer = nbformat.v4.new_markdown_cell(f"### BEGIN SOLUTION\n{MODEL_ANSWER}\n### END SOLUTION", metadata={
+        "nbgrader": {"grade_id": "discussion_momentum", "schema_version": 3, "task": False,
+                     "solution": True, "grade": False, "locked": False}})
+    predict = nbformat.v4.new_code_cell("RATE = 0.1  # <- change this\nprint(RATE)",
+                                        metadata=dict(toy_lab._metadata("predict_rate", "setup"), tags=["experiment"]))
+    predict.metadata["nbgrader"]["locked"] = False
+    notebook.cells[4:4] = [question, answer, predict]
+
+
+def test_written_answers_are_ungraded_and_their_model_answers_stay_out_of_the_release(tmp_path, alembic_head_once):
+    source_path = _variant(tmp_path, _with_discussion)
+    lab = lab_module.load_lab(source_path)
+    assert lab.answer_ids() == ["relu", "square"]  # the markdown answer is no code answer
+    assert lab.max_points == 3
+    (written,) = lab.written_answers
+    assert written == lab_module.WrittenAnswer("discussion_momentum", "**Question.** Why does momentum help?",
+                                               MODEL_ANSWER)
+    predict = next(cell for cell in lab.cells if cell.grade_id == "predict_rate")
+    assert predict.role == "experiment" and predict.editable
+    assert not next(cell for cell in lab.cells if cell.grade_id == "experiment").editable
+
+    released_path = release.release_lab(LAB_ID, tmp_path / "solutions", tmp_path / "labs") / f"{LAB_ID}.ipynb"
+    released = nbformat.read(str(released_path), as_version=4)
+    assert MODEL_ANSWER not in released_path.read_text() and "BEGIN SOLUTION" not in released_path.read_text()
+    assert _cell(released, "discussion_momentum").source.strip() == "YOUR ANSWER HERE"
+    assert _cell(released, "predict_rate").source == "RATE = 0.1  # <- change this\nprint(RATE)"
+
+    def answer_and_tinker(notebook):
+        _cell(notebook, "discussion_momentum").source = "Because it averages."
+        _cell(notebook, "predict_rate").source = "RATE = 0.9  # <- change this\nprint(RATE)"
+
+    submitted = samples.write_notebook(samples.make_submission(released_path, source_path, edit=answer_and_tinker),
+                                       tmp_path / "student" / f"{LAB_ID}.ipynb")
+    program = submission.build_program(lab, submitted)
+    assert program.notes == []  # editing the predict-first cell is expected, not tampering
+    assert _labels(program) == ["imports", "relu", "square"]  # neither runs during grading
+
+
+def test_a_graded_written_answer_is_an_error(tmp_path):
+    def graded(notebook):
+        _with_discussion(notebook)
+        _cell(notebook, "discussion_momentum").metadata["nbgrader"]["grade"] = True
+
+    with pytest.raises(lab_module.LabDefinitionError, match="written answers are ungraded"):
+        lab_module.load_lab(_variant(tmp_path, graded))

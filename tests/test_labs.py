@@ -31,7 +31,29 @@ def test_lab_follows_the_conventions(lab_id):
             if graded.hidden:
                 assert graded.check.hint, f"{part.grade_id}: hidden checks need a hint for the feedback"
     for symbol, paths in lab.forbidden_builtins.items():
-        assert all(path.startswith(("keras.", "tensorflow.")) for path in paths), symbol
+        assert all(path.startswith(BACKEND_PACKAGES) for path in paths), symbol
+
+
+# Keras, and the packages of its backends (optax and flax are what JAX users reach for).
+BACKEND_PACKAGES = ("keras.", "tensorflow.", "jax.", "optax.", "flax.", "torch.")
+
+
+@pytest.mark.parametrize("lab_id", LAB_IDS)
+def test_forbidding_a_tensorflow_built_in_forbids_the_other_backends_equivalents(lab_id):
+    """A lab that forbids a TensorFlow path for a symbol also forbids a JAX and a PyTorch equivalent,
+    or says in metadata.labkit.forbidden_builtins_notes why there is none."""
+    notebook = json.loads((SOLUTIONS / lab_id / f"{lab_id}.ipynb").read_text())
+    notes = notebook["metadata"]["labkit"].get("forbidden_builtins_notes", {})
+    lab = lab_module.load_lab(SOLUTIONS / lab_id / f"{lab_id}.ipynb")
+    assert set(notes) <= set(lab.forbidden_builtins), "notes for symbols the lab does not forbid anything for"
+    for symbol, paths in lab.forbidden_builtins.items():
+        if not any(path.startswith("tensorflow.") for path in paths):
+            continue
+        jax_paths = [path for path in paths if path.startswith(("jax.", "optax.", "flax."))]
+        torch_paths = [path for path in paths if path.startswith("torch.")]
+        assert (jax_paths and torch_paths) or notes.get(symbol), (
+            f"{symbol} forbids TensorFlow built-ins: forbid the JAX and PyTorch equivalents too, "
+            "or say why there are none in metadata.labkit.forbidden_builtins_notes")
 
 
 @pytest.mark.parametrize("folder", ["solutions", "labs"])
@@ -76,3 +98,22 @@ def test_solution_earns_everything_and_release_nothing(lab_id, tmp_path):
     untouched = results["release"]
     assert {part.grade_id: part.score for part in untouched.parts} == {part.grade_id: 0 for part in lab.parts}
     print(f"\n{lab_id}: solution graded in {solved.seconds:.1f} s, release in {untouched.seconds:.1f} s")
+
+
+@pytest.mark.parametrize("lab_id", LAB_IDS)
+def test_lab_has_discussion_questions_whose_model_answers_stay_out_of_the_release(lab_id):
+    lab = lab_module.load_lab(SOLUTIONS / lab_id / f"{lab_id}.ipynb")
+    assert len(lab.written_answers) >= 3, "a lab needs at least three discussion questions"
+    released = json.loads((ROOT / "labs" / lab_id / f"{lab_id}.ipynb").read_text())
+    released_text = "\n".join("".join(cell["source"]) for cell in released["cells"])
+    released_ids = {cell["metadata"].get("nbgrader", {}).get("grade_id"): "".join(cell["source"])
+                    for cell in released["cells"]}
+    for written in lab.written_answers:
+        assert written.question and len(written.model_answer.split()) >= 20, f"{written.grade_id}: empty question or answer"
+        for sentence in written.model_answer.split(". "):
+            assert sentence.strip() not in released_text or len(sentence.strip()) < 25, \
+                f"{written.grade_id}: the release shows its model answer"
+        assert released_ids[written.grade_id].strip() == release.WRITTEN_ANSWER_STUB
+    predict_cells = [cell for cell in lab.cells if cell.editable]
+    assert 1 <= len(predict_cells) <= 2 and all(cell.role == "experiment" for cell in predict_cells)
+    assert all("EDIT ME" in cell.source for cell in predict_cells), "mark the line a student edits"

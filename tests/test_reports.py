@@ -511,3 +511,23 @@ def test_a_stopped_answer_cell_is_named_even_without_the_lab_outline():
     page = reports.feedback_html(result)
     assert "cell `square` was stopped because the Python process ended while it ran (exit status 1)" in page
     assert "is not defined" not in page
+
+
+def test_feedback_shows_model_answers_of_discussion_questions_only_when_asked(tmp_path):
+    outline = toy_outline(tmp_path)
+    assert outline.discussions == (("essay", "### Your task: squares", "# The model answer"),)
+    assert "The model answer" not in reports.feedback_html(make_result(), outline)
+    page = reports.feedback_html(make_result(), outline, model_answers=True)
+    assert "<h2>Discussion questions: model answers</h2>" in page
+    assert '<div class="model-answer"># The model answer</div>' in page
+    assert "Your task: squares" in page
+    path = reports.write_feedback(make_result("ben"), tmp_path / "feedback", outline, model_answers=True)
+    assert "The model answer" in path.read_text(encoding="utf-8")
+
+
+def test_feedback_command_has_a_model_answers_flag_off_by_default():
+    from autograder import cli
+
+    parser = cli.build_parser()
+    assert parser.parse_args(["feedback"]).model_answers is False
+    assert parser.parse_args(["feedback", "--model-answers"]).model_answers is True

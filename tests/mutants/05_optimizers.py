@@ -314,6 +314,17 @@ MUTANTS = {
         ],
         "loses": ["test_adamw"],
     },
+    "adamw_ignores_weight_decay_exclusions": {
+        # exclude_from_weight_decay() is accepted (the base class stores it) but every variable is decayed.
+        "cell": "adamw",
+        "replace": [
+            (
+                "decay = self.decoupled_weight_decay if self._use_weight_decay(variable) else 0.0",
+                "decay = self.decoupled_weight_decay",
+            )
+        ],
+        "loses": ["test_adamw"],
+    },
     # --- Clipping --------------------------------------------------------------------------
     "clip_by_value_where_norm_asked": {
         "cell": "clipping",
