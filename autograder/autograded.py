@@ -23,6 +23,8 @@ UNREADABLE_ANSWER = "# The submitted notebook could not be read, so no answer is
 
 def _check_line(check):
     """What a student may read of one check: its message when visible; for a hidden one only `shown` and the hint."""
+    if check.gated:  # an earlier core check failed: its own verdict and hint would mislead
+        return f"{'hidden check' if check.hidden else check.description}: {check.gated}"
     mark = "passed" if check.passed else "failed"
     if check.hidden:
         text = f"hidden check {mark}"
@@ -42,9 +44,13 @@ def test_cell_outputs(part):
         lines = [f"passed: {_check_line(check)}" for check in part.checks] + review_lines
         text = "\n".join(lines or ["passed"]) + "\n"
         return [nbformat.v4.new_output("stream", name="stdout", text=text)]
-    failed = [check for check in part.checks if not check.passed]
-    lines = [_check_line(check) for check in failed] + list(part.problems) + review_lines
+    gated = [check for check in part.checks if check.gated]
+    failed = [check for check in part.checks if not check.passed and not check.gated]
+    lines = [_check_line(check) for check in part.checks if check.gated or not check.passed]
+    lines += list(part.problems) + review_lines
     summary = f"{len(failed)} of {len(part.checks)} checks failed" if failed else "the part scored 0"
+    if failed and gated:
+        summary += f", {len(gated)} not checked until a failed core check passes"
     return [nbformat.v4.new_output("error", ename=FAILED_PART_ERROR, evalue=f"{part.grade_id}: {summary}",
                                    traceback=[f"{FAILED_PART_ERROR}: {part.grade_id}: {summary}"] + lines)]
 

@@ -27,6 +27,10 @@ class CheckResult:
     message: str  # for the instructor (a hidden check's expected and actual values included)
     hint: str
     shown: str = ""  # what a student may read of a failed hidden check: never its inputs or values
+    # Set when an earlier core check of the part failed: what the student reads instead of this check's verdict
+    # and hint ('not checked until "<core description>" passes'; a hidden core check is not named). The check
+    # was still run and judged: `passed` and `message` are its real verdict, for scores and instructors.
+    gated: str = ""
 
 
 @dataclasses.dataclass
@@ -195,6 +199,17 @@ def _judge(graded, outcome, reference, program, voided=None):
                        shown if graded.hidden else "")
 
 
+def _gate(part, check_results):
+    """Mark the results that a failed core check of the part gates (see labkit.checks.gates); scores do not change:
+    a part with a failed check earns nothing, gated or not."""
+    gating = labkit_checks.gates([graded.check for graded in part.checks], [item.passed for item in check_results])
+    for item, index in zip(check_results, gating):
+        if index is not None:
+            core = part.checks[index]
+            item.gated = (labkit_checks.not_checked_text(core.check.description) if not core.hidden
+                          else "not checked until a hidden check passes")
+
+
 def _not_graded(lab, student_id, reason, started, notes=()):
     """A result that records why grading failed; it is never written to the gradebook as a grade."""
     parts = [PartResult(part.grade_id, 0.0, part.points, [], []) for part in lab.parts]
@@ -284,6 +299,7 @@ def judge_submission(lab, prepared, job_result, references):
                    references[graded.key], program, verdict.voided_keys.get(graded.key))
             for graded in part.checks
         ]
+        _gate(part, check_results)
         problems = _forbidden_problems(lab, program, {graded.check.target for graded in part.checks})
         problems += verdict.problems
         review = verdict.review + [f"code that hides what it calls: {use}" for use in prepared.hidden_calls]

@@ -38,6 +38,18 @@ AUTOGRADE_PREPROCESSORS = (
 )
 
 
+# nbgrader's sanitizing steps, with ForgetUntrackedCells before OverwriteCells.
+FORGET_UNTRACKED_CELLS = "autograder.nbgrader_plugin.ForgetUntrackedCells"
+SANITIZE_PREPROCESSORS = (
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    FORGET_UNTRACKED_CELLS,
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+)
+
+
 class TrustedGradingError(RuntimeError):
     """The submission could not be graded on the grader's side; nbgrader records no score for it."""
 
@@ -45,12 +57,37 @@ class TrustedGradingError(RuntimeError):
 def config_lines():
     """The nbgrader_config.py lines that make `nbgrader autograde` grade with this project."""
     listed = ",\n".join(f"    {name!r}" for name in AUTOGRADE_PREPROCESSORS)
+    sanitizing = ",\n".join(f"    {name!r}" for name in SANITIZE_PREPROCESSORS)
     return [
         "# Trusted grading: the project's sandboxed grader replaces nbgrader's Execute step.",
         f"c.Autograde.autograde_preprocessors = [\n{listed},\n]",
+        "# Cells nbgrader does not track (predict-first experiments, written answers) lose their nbgrader metadata first.",
+        f"c.Autograde.sanitize_preprocessors = [\n{sanitizing},\n]",
         "# Test cells a student deleted are put back, so every part gets its score.",
         "c.OverwriteCells.add_missing_cells = True",
     ]
+
+
+class ForgetUntrackedCells(nbgrader_preprocessors.NbGraderPreprocessor):
+    """Drop the nbgrader metadata of submitted cells that the gradebook does not track.
+
+    nbgrader records only graded, answer and locked cells. A lab's predict-first experiments and its
+    written answers are unlocked cells that keep a grade_id (the project's grader finds them by it);
+    nbgrader 0.9.6's OverwriteCells deletes an untracked cell's grade_id but keeps the rest of its
+    nbgrader metadata, and then, putting back deleted test cells, fails on it (KeyError: 'grade_id').
+    Only nbgrader's sanitized copy changes: trusted grading reads the submitted file itself.
+    """
+
+    def preprocess(self, nb, resources):
+        information = resources["nbgrader"]
+        with nbgrader_api.Gradebook(information["db_url"]) as course_gradebook:
+            notebook = course_gradebook.find_notebook(information["notebook"], information["assignment"])
+            tracked = {cell.name for cell in notebook.source_cells}
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if "nbgrader" in cell.metadata and grade_id not in tracked:
+                del cell.metadata["nbgrader"]
+        return nb, resources
 
 
 def _course_directory(preprocessor):

@@ -134,6 +134,8 @@ def _is_stop(message):
 
 def _check_text(check):
     """The line a student reads for one check: a hidden one shows only its verdict, the allowed text and the hint."""
+    if check.gated:  # an earlier core check failed: its own verdict and hint would mislead
+        return f"{'hidden check' if check.hidden else check.description}: {check.gated}"
     mark = "passed" if check.passed else "failed"
     if check.hidden:
         text = "hidden check " + mark
@@ -171,6 +173,12 @@ def _review_rows(part):
     return rows
 
 
+def _check_class(check):
+    if check.gated:
+        return "skipped"
+    return "passed" if check.passed else "failed"
+
+
 def _check_rows(part, stopped=()):
     """The list items of one part: its checks, collapsed into one line when the part was not attempted or its
     answer cell was stopped, then its problems and review flags."""
@@ -181,14 +189,14 @@ def _check_rows(part, stopped=()):
                 f"({len(failed)} checks not passed)")
         rows = [f'<li class="failed">{html.escape(text)}</li>']
     elif _unattempted(part):
-        hints = "".join(f"<li>{html.escape(check.hint)}</li>" for check in failed if check.hint)
+        hints = "".join(f"<li>{html.escape(check.hint)}</li>" for check in failed
+                        if check.hint and not check.gated)
         summary = html.escape(f"not attempted yet: the answer still raises NotImplementedError "
                               f"({len(failed)} checks not passed)")
         rows = [f'<li class="failed"><details><summary>{summary}</summary><ul>{hints or "<li>no hints</li>"}'
                 "</ul></details></li>"]
     else:
-        rows = [f'<li class="{"passed" if check.passed else "failed"}">{html.escape(_check_text(check))}</li>'
-                for check in part.checks]
+        rows = [f'<li class="{_check_class(check)}">{html.escape(_check_text(check))}</li>' for check in part.checks]
     return "\n".join(rows + _review_rows(part))
 
 
@@ -201,6 +209,7 @@ table {{ border-collapse: collapse; width: 100%; }}
 td, th {{ border: 1px solid #ccc; padding: .4rem; vertical-align: top; text-align: left; }}
 td small {{ color: #666; }}
 li.passed {{ color: #176117; }} li.failed {{ color: #a01010; }} li.review {{ color: #8a5a00; }}
+li.skipped {{ color: #666; }}
 details summary {{ cursor: pointer; }}
 .question, .model-answer {{ white-space: pre-wrap; }} .model-answer {{ border-left: 3px solid #176117; padding-left: .6rem; }}
 </style></head><body>

@@ -38,6 +38,10 @@ class Check:
     rtol: float = 1e-5
     atol: float = 1e-7
     hint: str = ""
+    # A core check tests what the part's other checks build on (an optimizer's update values, before its
+    # config): once a core check of a part has failed, the part's later checks that are not core are *gated*,
+    # reported as "not checked until ... passes" instead of with their own, misleading, failures and hints.
+    core: bool = False
 
     def __post_init__(self):
         if (self.reference is None) == (self.expected is None):
@@ -58,7 +62,37 @@ class Check:
 
     def to_json(self):
         """A JSON-able description, used to send the probe to the sandbox and to cache references."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not self.core:  # left out when False: a check's JSON (and the grader's key for it) stays as before
+            del data["core"]
+        return data
+
+
+def core(check):
+    """A copy of check marked core: when it fails, the later checks of its part that are not core are gated."""
+    if not isinstance(check, Check):
+        raise TypeError(f"core takes a Check, got {type(check).__name__}")
+    return dataclasses.replace(check, core=True)
+
+
+def gates(checks, passed):
+    """For each check, the index of the failed core check that gates it, or None.
+
+    checks are one part's checks in notebook order (visible, then hidden) and passed their verdicts. Once a
+    core check has failed, every later check that is not core is gated by the first such core check; core
+    checks are never gated. A verdict of None (not run) counts as not failed.
+    """
+    gating, result = None, []
+    for check, verdict in zip(checks, passed):
+        result.append(gating if gating is not None and not check.core else None)
+        if gating is None and check.core and verdict is False:
+            gating = len(result) - 1
+    return result
+
+
+def not_checked_text(core_description):
+    """What a gated check says instead of its verdict (core_description: a failed core check's description)."""
+    return f'not checked until "{core_description}" passes'
 
 
 class CheckFailed(AssertionError):
@@ -296,10 +330,16 @@ def run_checks(namespace, checks, title=None):
     if _collectors:
         _collectors[-1].extend(checks)
         return None
-    failures = []
+    failures, skipped, failed_core = [], [], None
     if title:
         print(title)
     for check in checks:
+        if failed_core is not None and not check.core:
+            # Gated: its outcome would only repeat the core failure above, often with a misleading hint,
+            # so it is not run (grading runs it, and shows the same line instead of its verdict).
+            print(f"  [SKIP] {check.description}: {not_checked_text(failed_core.description)}")
+            skipped.append(check)
+            continue
         outcome = evaluate(check, namespace)
         mark = "PASS" if outcome.passed else "FAIL"
         print(f"  [{mark}] {check.description}: {outcome.message}")
@@ -307,10 +347,14 @@ def run_checks(namespace, checks, title=None):
             if check.hint:
                 print(f"         hint: {check.hint}")
             failures.append(check)
+            if check.core and failed_core is None:
+                failed_core = check
     if failures:
         names = ", ".join(check.description for check in failures)
+        not_checked = (f"; {len(skipped)} not checked until \"{failed_core.description}\" passes"
+                       if skipped else "")
         raise CheckFailed(
-            f"{len(failures)} of {len(checks)} checks failed ({names}). "
+            f"{len(failures)} of {len(checks)} checks failed ({names}){not_checked}. "
             "Read the expected-vs-got lines and hints printed above."
         )
     print(f"  All {len(checks)} checks passed.")

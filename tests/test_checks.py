@@ -500,3 +500,68 @@ def test_collecting_nested_records_innermost_and_cleans_up():
     assert checks._collectors == []
     with pytest.raises(checks.CheckFailed):
         checks.run_checks({}, [ABS_CHECK])
+
+
+# ---------------------------------------------------------------------------
+# Core checks: a failed core check gates the later checks of its part that are not core.
+
+SIGN_CHECK = function_probes.matches("absolute", "absolute keeps positives", [[1.0, 2.5]],
+                                     expected_outputs=[[1.0, 2.5]], hint="positives stay as they are")
+NEGATIVES_BROKEN = "def absolute(values):\n    return np.where(values > -2, np.abs(values), values)\n"
+
+
+def test_core_marks_a_copy_and_keeps_json_and_keys_of_other_checks():
+    marked = checks.core(LITERAL_CHECK)
+    assert marked.core and not LITERAL_CHECK.core and marked.description == LITERAL_CHECK.description
+    assert "core" not in LITERAL_CHECK.to_json()  # unchanged JSON, so unchanged grader keys for unmarked checks
+    assert marked.to_json()["core"] is True
+    simple = checks.Check("simple", "labkit.function_probes.outputs_on", "absolute", expected={"outputs": 1.0})
+    assert checks.Check(**json.loads(json.dumps(checks.core(simple).to_json()))) == checks.core(simple)
+    assert checks.Check(**json.loads(json.dumps(simple.to_json()))) == simple
+    with pytest.raises(TypeError, match="takes a Check"):
+        checks.core("not a check")
+
+
+def test_gates_follow_the_first_failed_core_check():
+    plain, core = LITERAL_CHECK, checks.core(LITERAL_CHECK)
+    assert checks.gates([core, plain, core, plain], [False, False, True, True]) == [None, 0, None, 0]
+    assert checks.gates([core, plain, plain], [True, False, False]) == [None, None, None]
+    assert checks.gates([plain, core, plain], [False, True, False]) == [None, None, None]
+    assert checks.gates([plain, plain, core], [False, False, False]) == [None, None, None]  # order matters
+    assert checks.gates([core, core, plain], [True, False, None]) == [None, None, 1]
+
+
+def test_run_checks_failed_core_check_skips_the_later_checks(capsys):
+    namespace = define(NEGATIVES_BROKEN)
+    with pytest.raises(checks.CheckFailed) as raised:
+        checks.run_checks(namespace, [SIGN_CHECK, checks.core(LITERAL_CHECK), ABS_CHECK, checks.core(SIGN_CHECK)])
+    printed = capsys.readouterr().out
+    assert "[PASS] absolute keeps positives" in printed
+    assert "[FAIL] absolute of literal values" in printed and "hint: works on negatives" in printed
+    assert ('[SKIP] absolute matches numpy.abs: not checked until "absolute of literal values" passes'
+            in printed)
+    assert "hint: drop the sign" not in printed  # a skipped check prints no hint
+    assert printed.count("[PASS] absolute keeps positives") == 2  # core checks are never skipped
+    assert ('1 of 4 checks failed (absolute of literal values); 1 not checked until "absolute of literal values" '
+            "passes" in str(raised.value))
+
+
+def test_run_checks_passing_core_or_failing_plain_check_gates_nothing(capsys):
+    namespace = define("def absolute(values):\n    return np.where(values > -0.5, np.abs(values), values)\n")
+    # The core check passes (positives are kept); the plain checks after it fail on negatives, both reported.
+    with pytest.raises(checks.CheckFailed, match=r"2 of 3 checks failed \(absolute matches numpy.abs, absolute of "
+                                                 r"literal values\)\. Read"):
+        checks.run_checks(namespace, [checks.core(SIGN_CHECK), ABS_CHECK, LITERAL_CHECK])
+    printed = capsys.readouterr().out
+    assert "SKIP" not in printed and "hint: drop the sign" in printed and "hint: works on negatives" in printed
+    # A failing check that is not core, before a core check, gates nothing either.
+    with pytest.raises(checks.CheckFailed, match=r"2 of 3 checks failed \(absolute of literal values, "):
+        checks.run_checks(namespace, [LITERAL_CHECK, checks.core(SIGN_CHECK), ABS_CHECK])
+    printed = capsys.readouterr().out
+    assert "SKIP" not in printed and "hint: works on negatives" in printed
+
+
+def test_collecting_keeps_the_core_flag():
+    with checks.collecting() as recorded:
+        checks.run_checks({}, [checks.core(ABS_CHECK), LITERAL_CHECK])
+    assert [check.core for check in recorded] == [True, False]

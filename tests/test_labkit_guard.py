@@ -11,6 +11,9 @@ _PROGRAM = textwrap.dedent("""
     refused = []
     sys.addaudithook(lambda event, arguments: refused.append(arguments[0]) if event == "grader.refuse" else None)
     from autograder.sandboxed import labkit_guard
+    # Student code here is the "<cell answer>" below; a checkout under /tmp must not make labkit's own frames
+    # look like student files (in the sandbox labkit is mounted read-only outside /tmp and /scratch).
+    labkit_guard._STUDENT_WRITABLE = ()
     import labkit.autodiff, labkit.gradient_probes
     original = labkit.autodiff.gradients
     labkit_guard.install(json.loads(sys.argv[1]))

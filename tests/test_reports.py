@@ -531,3 +531,63 @@ def test_feedback_command_has_a_model_answers_flag_off_by_default():
     parser = cli.build_parser()
     assert parser.parse_args(["feedback"]).model_answers is False
     assert parser.parse_args(["feedback", "--model-answers"]).model_answers is True
+
+
+# ---------------------------------------------------------------------------
+# Failure-aware feedback: checks gated by a failed core check.
+
+
+def _gated_part():
+    """A part whose core check (visible) failed: a visible and a hidden check after it are gated."""
+    from autograder import grading, lab as lab_module
+    from labkit import checks
+
+    def check(description, core=False):
+        made = checks.Check(description, "labkit.function_probes.outputs_on", "relu", expected={"outputs": 0.0},
+                            hint=f"hint of {description}")
+        return checks.core(made) if core else made
+
+    graded = [lab_module.GradedCheck("k0", check("relu update values", core=True), False),
+              lab_module.GradedCheck("k1", check("relu config round trip"), False),
+              lab_module.GradedCheck("k2", check("relu secret case"), True)]
+    results = [CheckResult("relu update values", False, False, "expected 0, got -1", "hint of relu update values"),
+               CheckResult("relu config round trip", False, False, "`displacements`: expected 1, got 2",
+                           "every hyperparameter must be stored by get_config"),
+               CheckResult("relu secret case", True, False, "expected 7, got 8", "hint of relu secret case",
+                           "your code's results differ from the reference")]
+    grading._gate(lab_module.Part("test_relu", 2.0, tuple(graded)), results)
+    return PartResult("test_relu", 0.0, 2.0, results, [])
+
+
+def test_grading_gates_the_checks_after_a_failed_core_check():
+    part = _gated_part()
+    assert [check.gated for check in part.checks] == [
+        "", 'not checked until "relu update values" passes', 'not checked until "relu update values" passes']
+    assert [check.passed for check in part.checks] == [False, False, False]  # verdicts (and scores) unchanged
+
+
+def test_feedback_shows_gated_checks_as_not_checked_without_their_hints():
+    result = dataclasses.replace(make_result(), parts=[_gated_part()])
+    page = reports.feedback_html(result)
+    assert "relu update values: expected 0, got -1 — hint: hint of relu update values" in page
+    assert "relu config round trip: not checked until &quot;relu update values&quot; passes" in page
+    assert "hidden check: not checked until &quot;relu update values&quot; passes" in page
+    assert "get_config" not in page and "hint of relu secret case" not in page and "relu secret case" not in page
+    assert '<li class="skipped">' in page
+
+
+def test_autograded_outputs_count_gated_checks_as_not_checked():
+    from autograder import autograded
+
+    (output,) = autograded.test_cell_outputs(_gated_part())
+    assert output.evalue == "test_relu: 1 of 3 checks failed, 2 not checked until a failed core check passes"
+    text = "\n".join(output.traceback)
+    assert 'relu config round trip: not checked until "relu update values" passes' in text
+    assert "get_config" not in text and "secret" not in text
+
+
+def test_saved_results_keep_gated_checks(tmp_path):
+    result = dataclasses.replace(make_result(), parts=[_gated_part()])
+    batch.save_result(result, tmp_path)
+    (loaded,) = batch.load_results(tmp_path)
+    assert loaded.parts[0].checks[1].gated == 'not checked until "relu update values" passes'
