@@ -52,7 +52,7 @@ demo: $(STAMP) sandbox
 
 # Everything on TensorFlow, then the labkit unit tests and two labs (notebook and grading) on JAX.
 test: install
-	LABKIT_MODE=fast $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax tests solutions
+	LABKIT_MODE=fast $(BIN)/python -m pytest -p no:cacheprovider --durations=15 --nbval-lax tests solutions
 	$(MAKE) --no-print-directory test-backend BACKEND=jax BACKEND_TESTS="$(LABKIT_TESTS)" BACKEND_LABS="$(CI_JAX_LABS)"
 
 # Another Keras backend (BACKEND=jax or torch): the fast tests (BACKEND_TESTS), then each lab in BACKEND_LABS run

@@ -201,7 +201,7 @@ def test_only_a_plain_job_leaves_the_trusted_side(tmp_path):
     prepared = grading.prepare_submission(lab, lab.source_path, "amy")
     assert prepared.result is None
     assert json.loads(json.dumps(prepared.job)) == prepared.job
-    assert set(prepared.job) == {"cells", "probes", "forbidden", "forbidden_kernels", "environment"}
+    assert set(prepared.job) == {"cells", "probes", "forbidden", "forbidden_kernels", "student_tools", "environment"}
     assert all("expected" not in request and "reference" not in request for request in prepared.job["probes"])
     broken = tmp_path / "broken.ipynb"
     broken.write_text("{ not json")
