@@ -122,6 +122,18 @@ def _version_numbers(version):
     return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
 
 
+def _installed_versions(names, missing=None):
+    """{name: installed version} for the named distributions; a missing one maps to `missing` (left out if None)."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            if missing is not None:
+                versions[name] = missing
+    return versions
+
+
 def untested_versions(installed=None):
     """One line per package older than the version the labs are tested with (empty when all are tested).
 
@@ -129,12 +141,7 @@ def untested_versions(installed=None):
     """
     minimums = dict(TESTED_MINIMUMS, tensorflow=TESTED_TENSORFLOW)
     if installed is None:
-        installed = {}
-        for name in minimums:
-            try:
-                installed[name] = importlib.metadata.version(name)
-            except importlib.metadata.PackageNotFoundError:
-                continue  # a missing package fails at its import, with Python's own message
+        installed = _installed_versions(minimums)  # a missing package fails at its import, with Python's own message
     lines = []
     for name, minimum in minimums.items():
         version = installed.get(name)
@@ -151,12 +158,7 @@ def grader_version_mismatches(installed=None):
     are only those of the course on the pinned versions.
     """
     if installed is None:
-        installed = {}
-        for name in GRADER_VERSIONS:
-            try:
-                installed[name] = importlib.metadata.version(name)
-            except importlib.metadata.PackageNotFoundError:
-                installed[name] = "not installed"
+        installed = _installed_versions(GRADER_VERSIONS, missing="not installed")
     lines = []
     for name, pinned in GRADER_VERSIONS.items():
         version = installed.get(name, "not installed")
