@@ -77,7 +77,7 @@ def _stamped_copy(origin, folder, repository):
     shutil.copytree(origin, copy, ignore=COPY_IGNORED)
     for notebook_path in copy.glob("*.ipynb"):
         notebook = nbformat.read(str(notebook_path), as_version=4)
-        if release.stamp_notebook(notebook, repository) | release.clear_written_answers(notebook):
+        if release.prepare_for_students(notebook, repository):
             nbformat.write(notebook, str(notebook_path))
     return copy
 

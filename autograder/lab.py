@@ -20,6 +20,12 @@ from labkit import checks as labkit_checks
 
 HIDDEN_TESTS = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS[ \t]*$", re.S | re.M)
 EXPERIMENT_TAG = "experiment"
+INSTRUCTOR_TAG = "instructor"  # instructor-only cells (headline checks): never graded, removed from releases
+
+
+def is_instructor_only(cell):
+    """A cell tagged `instructor` (e.g. a headline check on an experiment): run in CI, never graded or released."""
+    return INSTRUCTOR_TAG in cell.get("metadata", {}).get("tags", [])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,7 +176,7 @@ def load_lab(source_path):
             seen.add(grade_id)
             written.append(_written_answer(cell, before, origin))
             continue
-        if cell.cell_type != "code":
+        if cell.cell_type != "code" or is_instructor_only(cell):
             continue
         grade_id = metadata.get("grade_id")
         origin = f"{source_path.name} cell {grade_id!r}"

@@ -17,7 +17,7 @@ import nbformat
 import traitlets.config
 from nbgrader.apps import api as nbgrader_api
 
-from autograder import gradebook
+from autograder import gradebook, lab as lab_module
 
 PROJECT_FILE = pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml"
 _GITHUB_REPOSITORY = re.compile(r"https://github\.com/([A-Za-z0-9][A-Za-z0-9-]*)/([A-Za-z0-9_.-]+?)(?:\.git)?/?")
@@ -96,6 +96,20 @@ def clear_written_answers(notebook):
     return changed
 
 
+def remove_instructor_cells(notebook):
+    """Drop the instructor-only cells (tagged `instructor`: headline checks on experiments); True if any were."""
+    kept = [cell for cell in notebook.cells if not lab_module.is_instructor_only(cell)]
+    changed = len(kept) != len(notebook.cells)
+    notebook.cells = kept
+    return changed
+
+
+def prepare_for_students(notebook, repository):
+    """The edits made before nbgrader sees a source notebook: stamp the repository, clear the model answers of
+    discussion questions and remove instructor-only cells. True if anything changed."""
+    return stamp_notebook(notebook, repository) | clear_written_answers(notebook) | remove_instructor_cells(notebook)
+
+
 def _unstamped(solutions_directory, repository):
     """(path, stamped notebook) of each source notebook that stamping the repository would change."""
     for lab_id in lab_ids(solutions_directory):
@@ -146,7 +160,7 @@ def release_lab(lab_id, solutions_directory="solutions", release_directory="labs
         shutil.copytree(source, stamped_sources / lab_id)
         for notebook_path in (stamped_sources / lab_id).glob("*.ipynb"):
             notebook = nbformat.read(str(notebook_path), as_version=4)
-            if stamp_notebook(notebook, repository) | clear_written_answers(notebook):
+            if prepare_for_students(notebook, repository):
                 nbformat.write(notebook, str(notebook_path))
         staging = pathlib.Path(scratch) / "release"
         api = _nbgrader(stamped_sources, staging, pathlib.Path(scratch) / "gradebook.db")

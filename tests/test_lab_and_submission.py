@@ -491,3 +491,35 @@ def test_a_graded_written_answer_is_an_error(tmp_path):
 
     with pytest.raises(lab_module.LabDefinitionError, match="written answers are ungraded"):
         lab_module.load_lab(_variant(tmp_path, graded))
+
+
+# Instructor-only cells (headline checks on experiments).
+
+HEADLINE_SOURCE = "from labkit import phenomena\nphenomena.expect('relu clips negatives', relu(-1.0) == 0.0)"
+
+
+def _with_headline(notebook):
+    """An instructor-only cell (no grade_id needed) after the experiment."""
+    headline = nbformat.v4.new_code_cell(HEADLINE_SOURCE, metadata={"tags": ["instructor"]})
+    notebook.cells.insert(_index(notebook, "experiment") + 1, headline)
+
+
+def test_instructor_cells_are_never_graded_nor_released(tmp_path, alembic_head_once):
+    source_path = _variant(tmp_path, _with_headline)
+    lab = lab_module.load_lab(source_path)
+    assert all(HEADLINE_SOURCE not in cell.source for cell in lab.cells)
+    released_path = release.release_lab(LAB_ID, tmp_path / "solutions", tmp_path / "labs") / f"{LAB_ID}.ipynb"
+    assert "phenomena" not in released_path.read_text()
+    assert "phenomena" in source_path.read_text()  # the source keeps it
+    submitted = samples.write_notebook(samples.make_submission(released_path, source_path),
+                                       tmp_path / "student" / f"{LAB_ID}.ipynb")
+    program = submission.build_program(lab, submitted)
+    assert program.notes == [] and _labels(program) == ["imports", "relu", "square"]
+
+
+def test_remove_instructor_cells_reports_whether_it_changed_anything():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                               nbformat.v4.new_code_cell("check()", metadata={"tags": ["instructor"]})])
+    assert release.remove_instructor_cells(notebook) is True
+    assert [cell.source for cell in notebook.cells] == ["x = 1"]
+    assert release.remove_instructor_cells(notebook) is False
