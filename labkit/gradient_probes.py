@@ -5,7 +5,9 @@ came back as a small dict, so the same probe runs on a student's code in the gra
 Every reference of this lab is a literal: a closed form (gradient descent on a quadratic, the
 centred difference of sin and exp), a short float64 recurrence written out in the check
 factory, or values computed once with Keras autodiff and pasted into the test cell (the helpers
-``keras_softmax_cross_entropy`` and ``keras_sgd_epoch`` below recompute them).
+``keras_softmax_cross_entropy`` and ``keras_sgd_epoch`` below recompute them). The Newton step is
+compared with the exact minimum of a quadratic, or with a float64 ``np.linalg.solve`` of the same
+seeded system computed when the check is built.
 
 Keras is imported inside the functions only: the grader imports this module to collect checks
 in a process that must not load TensorFlow.
@@ -642,3 +644,132 @@ def keras_sgd_epoch(case, batches, learning_rate):
             )
             losses.append(loss)
         return keras.ops.convert_to_numpy(weight_variable), keras.ops.convert_to_numpy(bias_variable), losses
+
+
+# ---------------------------------------------------------------------------
+# Part 1b: the Newton step.
+
+# Tolerances of the Newton step. The systems below have condition numbers of at most 1e3 and entries of size
+# ~1, so a backward-stable solve (LU with pivoting, QR, SVD, even an explicit inverse) is accurate to about
+# condition * dimension * eps ~ 1e3 * 8 * 2.2e-16 ~ 2e-12 relative to the step; rtol=1e-9 with atol=1e-10 leaves
+# a wide margin. A float32 solve (errors ~1e-7 * condition) and every wrong formula (sign, H g, H^T) miss by
+# 1e-4 to 1e0.
+NEWTON_RTOL = 1e-9
+NEWTON_ATOL = 1e-10
+NEWTON_KINDS = ("symmetric_positive_definite", "symmetric_indefinite", "quadratic")
+_MAX_NEWTON_DIMENSION = 8
+_MAX_NEWTON_CONDITION = 1e3
+
+
+def _orthogonal(random, dimension):
+    """A random orthogonal matrix (QR of a Gaussian matrix, signs fixed so the stream decides it)."""
+    orthogonal, upper = np.linalg.qr(random.normal(size=(dimension, dimension)))
+    return orthogonal * np.sign(np.diag(upper))
+
+
+def newton_case(seed, dimension, kind, condition_number=100.0):
+    """Seeded float64 (point, gradient, hessian, minimum) of a Newton-step case; minimum is None unless quadratic.
+
+    symmetric_positive_definite: H = Q diag(s) Q^T with eigenvalues s from 1 to condition_number;
+    symmetric_indefinite: the same with every other eigenvalue negated, the Hessian at a saddle point (lab 01's
+    saddles): Newton's step is still point - H^{-1} g there, but a Cholesky factorisation does not exist;
+    quadratic: f(x) = 1/2 (x - m)^T H (x - m) with H as in the first kind, whose gradient at the point is
+    H (point - m): one Newton step lands exactly on the minimum m.
+    """
+    if kind not in NEWTON_KINDS:
+        raise ValueError(f"kind must be one of {NEWTON_KINDS}, got {kind!r}.")
+    seed = _validated_count(seed, "seed", maximum=2**31 - 1)
+    dimension = _validated_count(dimension, "dimension", minimum=1, maximum=_MAX_NEWTON_DIMENSION)
+    condition_number = _validated_positive(condition_number, "condition_number")
+    if not 1.0 <= condition_number <= _MAX_NEWTON_CONDITION:
+        raise ValueError(f"condition_number must be from 1 to {_MAX_NEWTON_CONDITION:g}, got {condition_number!r}.")
+    random = np.random.RandomState(seed)
+    scales = np.geomspace(1.0, condition_number, dimension) if dimension > 1 else np.array([condition_number])
+    if kind == "symmetric_indefinite":
+        scales = scales * np.where(np.arange(dimension) % 2 == 0, 1.0, -1.0)
+    orthogonal = _orthogonal(random, dimension)
+    hessian = (orthogonal * scales) @ orthogonal.T
+    hessian = (hessian + hessian.T) / 2.0  # exactly symmetric
+    point = random.normal(size=dimension)
+    if kind == "quadratic":
+        minimum = random.normal(size=dimension)
+        return point, hessian @ (point - minimum), hessian, minimum
+    return point, random.normal(size=dimension), hessian, None
+
+
+def newton_step_on(newton_step, seed, dimension, kind, condition_number=100.0):
+    """newton_step(point, gradient, hessian) on a seeded case: the new point, and whether the inputs were left alone."""
+    _require_function(newton_step, "newton_step")
+    point, gradient, hessian, _ = newton_case(seed, dimension, kind, condition_number)
+    originals = [array.copy() for array in (point, gradient, hessian)]
+    new_point = _as_float64(newton_step(point, gradient, hessian), "the new point")
+    return {
+        "new_point": new_point,
+        "inputs_unchanged": bool(all(np.array_equal(original, array)
+                                     for original, array in zip(originals, (point, gradient, hessian)))),
+    }
+
+
+def newton_step_matches(description, seed, dimension, kind, *, condition_number=100.0, target="newton_step",
+                        hint=""):
+    """A Check: the quadratic's exact minimum, or point - H^{-1} g from a float64 np.linalg.solve."""
+    point, gradient, hessian, minimum = newton_case(seed, dimension, kind, condition_number)
+    expected_point = minimum if minimum is not None else point - np.linalg.solve(hessian, gradient)
+    return Check(
+        description=description,
+        probe=f"{PROBE_MODULE}.newton_step_on",
+        target=target,
+        arguments={"seed": seed, "dimension": dimension, "kind": kind, "condition_number": float(condition_number)},
+        expected={"new_point": expected_point.tolist(), "inputs_unchanged": True},
+        rtol=NEWTON_RTOL,
+        atol=NEWTON_ATOL,
+        hint=hint,
+    )
+
+
+# Inputs newton_step must refuse. Each would otherwise give a wrong answer or a confusing NumPy error deep
+# inside: a (2, 1) gradient or a one-coordinate point broadcast silently into a (2, 2) "point".
+NEWTON_BAD_INPUTS = {
+    "hessian_not_square": ([0.0, 0.0], [1.0, 2.0], [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
+    "hessian_one_dimensional": ([0.0, 0.0], [1.0, 2.0], [1.0, 1.0]),
+    "gradient_too_long": ([0.0, 0.0], [1.0, 2.0, 3.0], [[2.0, 0.0], [0.0, 4.0]]),
+    "gradient_a_column": ([0.0, 0.0], [[1.0], [2.0]], [[2.0, 0.0], [0.0, 4.0]]),
+    "point_one_coordinate": ([0.0], [1.0, 2.0], [[2.0, 0.0], [0.0, 4.0]]),
+}
+
+
+def _validated_refusal_cases(cases):
+    if isinstance(cases, (str, bytes)) or not cases or any(case not in NEWTON_BAD_INPUTS for case in cases):
+        raise ValueError(f"cases must be a list of names from {sorted(NEWTON_BAD_INPUTS)}, got {cases!r}.")
+    return list(cases)
+
+
+def newton_step_refusals(newton_step, cases):
+    """newton_step on mismatched shapes (NEWTON_BAD_INPUTS): for each case, whether it raised ValueError."""
+    _require_function(newton_step, "newton_step")
+    cases = _validated_refusal_cases(cases)
+    raised = []
+    for case in cases:
+        point, gradient, hessian = (np.asarray(value, dtype=np.float64) for value in NEWTON_BAD_INPUTS[case])
+        try:
+            newton_step(point, gradient, hessian)
+        except ValueError:  # numpy.linalg.LinAlgError is a ValueError too
+            raised.append(True)
+        else:
+            raised.append(False)
+    return {"raises_value_error": raised}
+
+
+def newton_refusals_match(description, cases, *, target="newton_step", hint=""):
+    """A Check: newton_step raises ValueError on every one of the named mismatched inputs."""
+    cases = _validated_refusal_cases(cases)
+    return Check(
+        description=description,
+        probe=f"{PROBE_MODULE}.newton_step_refusals",
+        target=target,
+        arguments={"cases": cases},
+        expected={"raises_value_error": [True] * len(cases)},
+        rtol=0.0,
+        atol=0.0,
+        hint=hint,
+    )

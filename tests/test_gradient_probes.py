@@ -98,6 +98,44 @@ def sgd_epoch_with_copies(loss_and_gradients, weights, bias, images, labels, bat
     return weights, bias, np.array(losses)
 
 
+def _validated_newton_inputs(point, gradient, hessian):
+    point, gradient, hessian = (np.asarray(value, dtype=float) for value in (point, gradient, hessian))
+    if hessian.ndim != 2 or hessian.shape[0] != hessian.shape[1]:
+        raise ValueError("hessian must be square")
+    if gradient.shape != (hessian.shape[0],) or point.shape != gradient.shape:
+        raise ValueError("point and gradient must have shape (d,)")
+    return point, gradient, hessian
+
+
+def newton_step_least_squares(point, gradient, hessian):
+    """np.linalg.lstsq (an SVD) instead of solve."""
+    point, gradient, hessian = _validated_newton_inputs(point, gradient, hessian)
+    return point - np.linalg.lstsq(hessian, gradient, rcond=None)[0]
+
+
+def newton_step_gaussian_elimination(point, gradient, hessian):
+    """Hand-written elimination with partial pivoting, then back substitution, on lists."""
+    point, gradient, hessian = _validated_newton_inputs(point, gradient, hessian)
+    size = len(gradient)
+    rows = [list(hessian[row]) + [gradient[row]] for row in range(size)]
+    for column in range(size):
+        pivot = max(range(column, size), key=lambda row: abs(rows[row][column]))
+        rows[column], rows[pivot] = rows[pivot], rows[column]
+        for row in range(column + 1, size):
+            factor = rows[row][column] / rows[column][column]
+            rows[row] = [left - factor * right for left, right in zip(rows[row], rows[column])]
+    step = [0.0] * size
+    for row in reversed(range(size)):
+        step[row] = (rows[row][size] - sum(rows[row][k] * step[k] for k in range(row + 1, size))) / rows[row][row]
+    return [coordinate - delta for coordinate, delta in zip(point, step)]
+
+
+def newton_step_with_inverse(point, gradient, hessian):
+    """An explicit inverse: discouraged, but as accurate on these systems; the checks are behavioural."""
+    point, gradient, hessian = _validated_newton_inputs(point, gradient, hessian)
+    return point - np.linalg.inv(hessian) @ gradient
+
+
 # ---------------------------------------------------------------------------
 # Wrong implementations.
 
@@ -248,6 +286,39 @@ def sgd_epoch_bias_not_updated(loss_and_gradients, weights, bias, images, labels
     return weights, bias, losses
 
 
+def newton_step_by_cholesky(point, gradient, hessian):
+    """Right only where H is positive definite: at a saddle the Cholesky factorisation does not exist."""
+    point, gradient, hessian = _validated_newton_inputs(point, gradient, hessian)
+    lower = np.linalg.cholesky(hessian)
+    return point - np.linalg.solve(lower.T, np.linalg.solve(lower, gradient))
+
+
+def newton_step_uphill(point, gradient, hessian):
+    point, gradient, hessian = _validated_newton_inputs(point, gradient, hessian)
+    return point + np.linalg.solve(hessian, gradient)
+
+
+def newton_step_multiplies_by_hessian(point, gradient, hessian):
+    point, gradient, hessian = _validated_newton_inputs(point, gradient, hessian)
+    return point - hessian @ gradient
+
+
+def newton_step_in_float32(point, gradient, hessian):
+    point, gradient, hessian = _validated_newton_inputs(point, gradient, hessian)
+    return point - np.linalg.solve(hessian.astype(np.float32), gradient.astype(np.float32))
+
+
+def newton_step_without_shape_checks(point, gradient, hessian):
+    """np.linalg.solve alone: refuses a non-square matrix, but broadcasts a column gradient silently."""
+    return np.asarray(point, dtype=float) - np.linalg.solve(hessian, gradient)
+
+
+def newton_step_in_place(point, gradient, hessian):
+    _validated_newton_inputs(point, gradient, hessian)
+    point -= np.linalg.solve(hessian, gradient)
+    return point
+
+
 NAMESPACE = {function.__name__: function for function in [
     gradient_descent_as_lists, numerical_gradient_flat, numerical_gradient_in_place_arithmetic,
     relative_error_with_fmax, softmax_cross_entropy_one_hot, minibatches_generator, minibatches_with_choice,
@@ -257,6 +328,9 @@ NAMESPACE = {function.__name__: function for function in [
     relative_error_ignores_tiny_argument, softmax_log_of_softmax, softmax_in_float32, softmax_sum_loss,
     softmax_naive, minibatches_global_random, minibatches_same_order_every_epoch, minibatches_with_replacement,
     minibatches_float_indices, sgd_epoch_in_place, sgd_epoch_loss_after_update, sgd_epoch_bias_not_updated,
+    newton_step_least_squares, newton_step_gaussian_elimination, newton_step_with_inverse,
+    newton_step_by_cholesky, newton_step_uphill, newton_step_multiplies_by_hessian, newton_step_in_float32,
+    newton_step_without_shape_checks, newton_step_in_place,
 ]}
 NAMESPACE["not_a_function"] = 3.0
 
@@ -353,6 +427,7 @@ CORRECT = {
     "test_softmax_cross_entropy": ["softmax_cross_entropy_one_hot"],
     "test_minibatches": ["minibatches_generator", "minibatches_with_choice"],
     "test_minibatch_sgd": ["sgd_epoch_with_copies"],
+    "test_newton_step": ["newton_step_least_squares", "newton_step_gaussian_elimination", "newton_step_with_inverse"],
 }
 
 WRONG = {
@@ -367,6 +442,9 @@ WRONG = {
     "test_minibatches": ["minibatches_global_random", "minibatches_same_order_every_epoch",
                          "minibatches_with_replacement", "minibatches_float_indices"],
     "test_minibatch_sgd": ["sgd_epoch_in_place", "sgd_epoch_loss_after_update", "sgd_epoch_bias_not_updated"],
+    "test_newton_step": ["newton_step_by_cholesky", "newton_step_uphill", "newton_step_multiplies_by_hessian",
+                         "newton_step_in_float32", "newton_step_without_shape_checks", "newton_step_in_place",
+                         "not_a_function"],
 }
 
 
@@ -419,6 +497,32 @@ def test_relative_error_reference_values():
     assert gradient_probes.relative_error_reference([1e-13], [3e-13], tiny=1e-20) == pytest.approx(2 / 3)
 
 
+@pytest.mark.parametrize("kind", gradient_probes.NEWTON_KINDS)
+def test_newton_cases_have_the_promised_structure(kind):
+    point, gradient, hessian, minimum = gradient_probes.newton_case(5, 6, kind, condition_number=1000.0)
+    singular_values = np.linalg.svd(hessian, compute_uv=False)
+    assert singular_values.max() / singular_values.min() == pytest.approx(1000.0, rel=1e-9)
+    assert np.array_equal(hessian, hessian.T)
+    eigenvalues = np.linalg.eigvalsh(hessian)
+    if kind == "symmetric_indefinite":
+        assert eigenvalues.min() < 0 < eigenvalues.max()  # a saddle: no Cholesky factorisation
+    else:
+        assert np.all(eigenvalues > 0)
+    if kind == "quadratic":
+        np.testing.assert_allclose(np.linalg.solve(hessian, gradient), point - minimum, rtol=1e-11)
+    else:
+        assert minimum is None
+    again = gradient_probes.newton_case(5, 6, kind, condition_number=1000.0)
+    assert all(np.array_equal(left, right) for left, right in zip((point, gradient, hessian), again[:3]))
+
+
+def test_newton_refusals_need_more_than_numpy_broadcasting():
+    """np.linalg.solve alone refuses a non-square matrix but not a column gradient or a one-number point."""
+    outputs = gradient_probes.newton_step_refusals(newton_step_without_shape_checks,
+                                                   list(gradient_probes.NEWTON_BAD_INPUTS))
+    assert outputs["raises_value_error"][0] and not all(outputs["raises_value_error"])
+
+
 def test_minibatch_expectations():
     check = gradient_probes.minibatches_match("n", 10, 4, shuffle_checks=False)
     assert check.expected["batch_sizes"] == [4, 4, 2] and "shuffled" not in check.expected
@@ -463,6 +567,11 @@ def test_one_sided_difference_is_outside_the_tolerance_at_the_default_step():
         lambda: gradient_probes.softmax_cross_entropy_matches(
             "s", {"seed": 0, "num_examples": 2, "num_features": 2, "num_classes": 2},
             loss=1.0, weight_gradient=[[0.0, 0.0]], bias_gradient=[0.0, 0.0]),
+        lambda: gradient_probes.newton_step_matches("n", 0, 3, "diagonal"),
+        lambda: gradient_probes.newton_step_matches("n", 0, 0, "quadratic"),
+        lambda: gradient_probes.newton_step_matches("n", 0, 3, "symmetric_indefinite", condition_number=1e6),
+        lambda: gradient_probes.newton_refusals_match("n", ["hessian_singular"]),
+        lambda: gradient_probes.newton_refusals_match("n", []),
         lambda: gradient_probes.minibatches_match("m", 10, 4),  # shuffle checks need >= 20 examples
         lambda: gradient_probes.minibatches_match("m", 10, 0, shuffle_checks=False),
         lambda: gradient_probes.sgd_epoch_matches(

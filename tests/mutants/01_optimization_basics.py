@@ -20,6 +20,34 @@ MUTANTS = {
         "replace": [("    trajectory = [point]\n", "    trajectory = []\n")],
         "loses": ["test_gradient_descent"],
     },
+    # --- Newton step ---------------------------------------------------------------------------
+    "newton_step_uphill": {
+        # Sign error: x + H^{-1} g moves away from the minimum of a convex quadratic.
+        "cell": "newton_step",
+        "replace": [("    return point - np.linalg.solve(hessian, gradient)", "    return point + np.linalg.solve(hessian, gradient)")],
+        "loses": ["test_newton_step"],
+    },
+    "newton_step_multiplies_by_hessian": {
+        # H g instead of H^{-1} g: scales the gradient by the curvature instead of dividing by it.
+        "cell": "newton_step",
+        "replace": [("    return point - np.linalg.solve(hessian, gradient)", "    return point - hessian @ gradient")],
+        "loses": ["test_newton_step"],
+    },
+    "newton_step_by_cholesky": {
+        # A Cholesky solve: right where H is positive definite, an error at a saddle (an indefinite Hessian).
+        "cell": "newton_step",
+        "replace": [("    return point - np.linalg.solve(hessian, gradient)",
+                     "    lower = np.linalg.cholesky(hessian)\n"
+                     "    return point - np.linalg.solve(lower.T, np.linalg.solve(lower, gradient))")],
+        "loses": ["test_newton_step"],
+    },
+    "newton_step_without_shape_checks": {
+        # Leaves shape checking to NumPy, which broadcasts a (d, 1) gradient or a one-number point silently.
+        "cell": "newton_step",
+        "replace": [("    if gradient.shape != (dimension,) or point.shape != (dimension,):",
+                     "    if False:")],
+        "loses": ["test_newton_step"],
+    },
     # --- Numerical gradient and relative error ------------------------------------------------
     "one_sided_difference": {
         # Forward difference (f(x + h) - f(x)) / h: error O(h) instead of O(h^2).
