@@ -12,11 +12,13 @@ both with BatchNormalization layers): trainable and non-trainable parameter coun
 from the tables below), trainable flags, and which weights one training step moves.
 
 Ensembles average the predicted probabilities of seeded one-layer members whose float64 outputs
-are computed here. The snapshot-ensemble and EMA callbacks run inside a real ``model.fit`` on a
-tiny seeded problem (eager, a few steps): the learning rates the snapshot callback sets are
-compared with the float64 cosine closed form and its snapshots with the weights the model had at
-the end of each epoch; the EMA callback's final weights are compared with Keras's own optimizer
-EMA (``keras.optimizers.SGD(use_ema=True, ema_momentum=...)``).
+are computed here; for ``ensemble_from_checkpoints`` the same members are first saved as ``.keras``
+files in a temporary folder (deleted afterwards), and the student's function gets their paths.
+The snapshot-ensemble and EMA callbacks run inside a real ``model.fit`` on a tiny seeded problem
+(eager, a few steps): the learning rates the snapshot callback sets are compared with the float64
+cosine closed form and its snapshots with the weights the model had at the end of each epoch;
+the EMA callback's final weights are compared with Keras's own optimizer EMA
+(``keras.optimizers.SGD(use_ema=True, ema_momentum=...)``).
 
 Keras is imported inside the functions only: the autograder imports this module in a process
 that must not load TensorFlow. The probes never use the built-ins this lab forbids
@@ -666,6 +668,41 @@ def reference_ensemble_probabilities(member_count=3, features=4, classes=5, batc
     return {"probabilities": (total / member_count).tolist()}
 
 
+def checkpoint_ensemble_probabilities(ensemble_from_checkpoints, member_count=3, features=4, classes=5, batch=6,
+                                      scale=1.5, seed=0):
+    """``ensemble_from_checkpoints(paths, inputs)`` on seeded softmax members saved as ``.keras`` files.
+
+    The members are those of ``ensemble_probabilities`` (softmax outputs), each saved with
+    ``model.save`` into a temporary folder that is deleted afterwards; the function gets the list
+    of their paths (strings, in member order).
+    """
+    import tempfile
+
+    import keras
+
+    from labkit import precision
+
+    validation.require_function(ensemble_from_checkpoints, "ensemble_from_checkpoints(paths, inputs)")
+    member_count, features, classes, batch, scale, seed = _validated_ensemble(
+        member_count, features, classes, batch, scale, seed
+    )
+    with tempfile.TemporaryDirectory(prefix="labkit_checkpoints_") as folder:
+        paths = []
+        for member in range(member_count):
+            model = keras.Sequential([
+                keras.Input(shape=(features,)),
+                keras.layers.Dense(classes, activation="softmax"),
+            ])
+            model.set_weights(list(_member_parameters(seed, member, features, classes, scale)))
+            path = f"{folder}/member_{member}.keras"
+            model.save(path)
+            paths.append(path)
+        inputs = _ensemble_inputs(seed, batch, features)
+        with precision.full_precision_matmuls():
+            result = ensemble_from_checkpoints(list(paths), inputs)
+        return {"probabilities": _numpy(result)}
+
+
 # ---------------------------------------------------------------------------
 # Callbacks in a real fit: snapshot ensembles and EMA.
 
@@ -979,6 +1016,23 @@ def ensemble_matches(description, *, member_count=3, features=4, classes=5, batc
         target=target,
         arguments={"member_count": member_count, "features": features, "classes": classes, "batch": batch,
                    "from_logits": bool(from_logits), "scale": float(scale), "seed": seed},
+        expected=expected,
+        rtol=ENSEMBLE_RTOL,
+        atol=ENSEMBLE_ATOL,
+        hint=hint,
+    )
+
+
+def checkpoint_ensemble_matches(description, *, member_count=3, features=4, classes=5, batch=6, scale=1.5, seed=0,
+                                target="ensemble_from_checkpoints", hint=""):
+    """A Check: the models loaded from the checkpoints give the mean of their probabilities (float64 closed form)."""
+    expected = reference_ensemble_probabilities(member_count, features, classes, batch, scale, seed)
+    return Check(
+        description=description,
+        probe=f"{PROBE_MODULE}.checkpoint_ensemble_probabilities",
+        target=target,
+        arguments={"member_count": member_count, "features": features, "classes": classes, "batch": batch,
+                   "scale": float(scale), "seed": seed},
         expected=expected,
         rtol=ENSEMBLE_RTOL,
         atol=ENSEMBLE_ATOL,

@@ -240,6 +240,35 @@ def ensemble_vote(models, inputs, from_logits=False):
     return np.mean([np.eye(classes)[vote] for vote in votes], axis=0)
 
 
+def checkpoint_ensemble(paths, inputs):
+    return ensemble([keras.saving.load_model(path) for path in paths], inputs)
+
+
+def checkpoint_ensemble_running_mean(paths, inputs):
+    """Correct too: keras.models.load_model, predict, and a running mean in float64."""
+    mean = None
+    for count, path in enumerate(paths, start=1):
+        probabilities = keras.models.load_model(path).predict(inputs, verbose=0).astype(np.float64)
+        mean = probabilities if mean is None else mean + (probabilities - mean) / count
+    return mean
+
+
+def checkpoint_ensemble_last_only(paths, inputs):
+    return ensemble([keras.saving.load_model(paths[-1])], inputs)
+
+
+def checkpoint_ensemble_first_model_each_time(paths, inputs):
+    return ensemble([keras.saving.load_model(paths[0]) for _ in paths], inputs)
+
+
+def checkpoint_ensemble_sum(paths, inputs):
+    return sum(ops.convert_to_numpy(keras.saving.load_model(path)(inputs)) for path in paths)
+
+
+def checkpoint_ensemble_vote(paths, inputs):
+    return ensemble_vote([keras.saving.load_model(path) for path in paths], inputs)
+
+
 class Snapshots(keras.callbacks.Callback):
     def __init__(self, cycle_epochs, max_learning_rate, min_learning_rate=0.0):
         super().__init__()
@@ -595,6 +624,30 @@ def test_reference_ensemble_is_a_probability_average():
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
 
 
+@pytest.mark.parametrize("target", ["checkpoint_ensemble", "checkpoint_ensemble_running_mean"])
+@pytest.mark.parametrize("member_count", [1, 3])
+def test_correct_checkpoint_ensembles_pass(target, member_count):
+    result = outcome(tuning_probes.checkpoint_ensemble_matches("c", member_count=member_count, target=target))
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("target", ["checkpoint_ensemble_last_only", "checkpoint_ensemble_first_model_each_time",
+                                    "checkpoint_ensemble_sum", "checkpoint_ensemble_vote"])
+def test_wrong_checkpoint_ensembles_fail(target):
+    assert not outcome(tuning_probes.checkpoint_ensemble_matches("c", member_count=3, target=target)).passed
+
+
+def test_checkpoint_probe_leaves_no_files_behind(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen = []
+    tuning_probes.checkpoint_ensemble_probabilities(lambda paths, inputs: seen.extend(paths) or checkpoint_ensemble(
+        paths, inputs), member_count=2)
+    assert len(seen) == 2 and all(path.endswith(".keras") for path in seen)
+    assert not list(tmp_path.iterdir())
+
+
 def test_reference_snapshot_run_by_hand():
     expected = tuning_probes.reference_snapshot_run(2, 0.1, 0.0, epochs=3, steps_per_epoch=2)
     np.testing.assert_allclose(expected["learning_rates"], [0.1, 0.05 * (1 + math.cos(math.pi / 4)), 0.05,
@@ -702,6 +755,8 @@ def test_keras_ema_reference_moves_the_weights_less_than_training():
     lambda: tuning_probes.ensemble_matches("x", member_count=0),
     lambda: tuning_probes.ensemble_matches("x", classes=1),
     lambda: tuning_probes.ensemble_matches("x", scale=0.0),
+    lambda: tuning_probes.checkpoint_ensemble_matches("x", member_count=0),
+    lambda: tuning_probes.checkpoint_ensemble_matches("x", classes=1),
     lambda: tuning_probes.snapshot_matches("x", 0, 0.1),
     lambda: tuning_probes.snapshot_matches("x", 2, 0.1, min_learning_rate=0.2),
     lambda: tuning_probes.snapshot_matches("x", 2, 0.1, epochs=100),
@@ -723,6 +778,8 @@ def test_probes_reject_targets_of_the_wrong_kind():
         tuning_probes.snapshot_run(refine_range, {"cycle_epochs": 1, "max_learning_rate": 0.1})
     with pytest.raises(TypeError):
         tuning_probes.ema_run(Average(), 0.9)
+    with pytest.raises(TypeError):
+        tuning_probes.checkpoint_ensemble_probabilities(Average, member_count=1)
     result = outcome(tuning_probes.ema_matches_keras("ema", 0.9, target="not_a_class"))
     assert not result.passed and "class" in result.message
 

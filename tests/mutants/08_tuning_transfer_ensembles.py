@@ -90,6 +90,45 @@ MUTANTS = {
         )],
         "loses": ["test_snapshot_ensemble"],
     },
+    # --- Checkpoints ---------------------------------------------------------------------------
+    "checkpoint_ensemble_loads_only_the_last": {
+        # Keeps the last checkpoint only: one model's probabilities, not the ensemble's.
+        "cell": "checkpoint_ensemble",
+        "replace": [(
+            "    models = [keras.saving.load_model(path) for path in paths]",
+            "    models = [keras.saving.load_model(paths[-1])]",
+        )],
+        "loses": ["test_checkpoint_ensemble"],
+    },
+    "checkpoint_ensemble_reloads_the_first_path": {
+        # The loop loads the same file every time: M copies of the first model.
+        "cell": "checkpoint_ensemble",
+        "replace": [(
+            "    models = [keras.saving.load_model(path) for path in paths]",
+            "    models = [keras.saving.load_model(paths[0]) for _ in paths]",
+        )],
+        "loses": ["test_checkpoint_ensemble"],
+    },
+    "checkpoint_ensemble_sums_the_probabilities": {
+        # Forgets to divide by the number of models: rows sum to M, not 1.
+        "cell": "checkpoint_ensemble",
+        "replace": [(
+            "    return ensemble_predict(models, inputs)",
+            "    return sum(ops.convert_to_numpy(model(inputs, training=False)) for model in models)",
+        )],
+        "loses": ["test_checkpoint_ensemble"],
+    },
+    "checkpoint_ensemble_majority_vote": {
+        # Averages one-hot votes: the members' confidence is thrown away.
+        "cell": "checkpoint_ensemble",
+        "replace": [(
+            "    return ensemble_predict(models, inputs)",
+            "    votes = [np.argmax(ops.convert_to_numpy(model(inputs, training=False)), axis=-1) for model in models]\n"
+            "    classes = int(models[0].output_shape[-1])\n"
+            "    return np.mean([np.eye(classes)[vote] for vote in votes], axis=0)",
+        )],
+        "loses": ["test_checkpoint_ensemble"],
+    },
     # --- EMA ---------------------------------------------------------------------------------
     "ema_averages_keyed_by_shape": {
         # One running average per weight shape: weights of the same shape (two biases) share one average.
