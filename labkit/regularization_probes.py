@@ -768,3 +768,246 @@ def augmentation_matches(description, arguments, expected_layers, *, image_shape
         },
         hint=hint,
     )
+
+
+# ---------------------------------------------------------------------------
+# Layer and group normalization: per-example statistics, no running state.
+
+# Keras's LayerNormalization and GroupNormalization in float32 against implementations written
+# differently (ops.moments or mean of squared deviations; dividing by sqrt or multiplying by
+# rsqrt; gamma folded in first; groups reshaped to (N, ..., G, C / G) or transposed), measured on
+# the checks' inputs (per-example scales 0.02 to 3, so a variance can be ~1e-3 and epsilon
+# matters) with four seeds: outputs of size up to 4.5 differ by at most 8e-7, gradients with
+# respect to gamma and beta by 3.4e-6, and input gradients, which reach 110 where a tiny
+# variance divides them, by 1.2e-5 (1e-7 relative). The float32 layers differ from the float64
+# NumPy references by at most 5e-7. rtol=atol=1e-4 keeps a margin of eight or more; the targeted
+# mistakes (statistics over the batch axis, an unbiased variance on groups of 2 to 8 values,
+# epsilon outside the square root, channels interleaved into groups) move outputs by 0.1 or more.
+GROUP_NORM_RTOL = 1e-4
+GROUP_NORM_ATOL = 1e-4
+_NORMALIZATION_CONFIG_KEYS = ("axis", "epsilon", "center", "scale", "groups")
+
+
+def _normalization_inputs(input_shape, seed):
+    """Seeded inputs whose examples have scales from 0.02 to 3 and offsets within two scales of 0.
+
+    Per-example (and per-channel) scales make the statistics differ from example to example, so
+    statistics taken over the batch axis are visibly wrong; small scales make the variance
+    comparable to epsilon, so where epsilon goes is visible.
+    """
+    random = np.random.RandomState(seed)
+    batch, channels = input_shape[0], input_shape[-1]
+    example_scales = np.exp(random.uniform(np.log(0.02), np.log(3.0), size=batch))
+    channel_scales = np.exp(random.uniform(np.log(0.3), np.log(3.0), size=channels))
+    broadcast = (batch,) + (1,) * (len(input_shape) - 1)
+    scales = example_scales.reshape(broadcast) * channel_scales
+    offsets = scales * random.uniform(-2.0, 2.0, size=(batch,) + (1,) * (len(input_shape) - 2) + (channels,))
+    return (random.normal(size=input_shape) * scales + offsets).astype("float32")
+
+
+def _normalization_weights(layer, seed):
+    """Assign seeded values to the layer's gamma and beta (when it has them); return them as NumPy arrays."""
+    random = np.random.RandomState(seed)
+    assigned = {}
+    for name, make in (("gamma", lambda size: 1.0 + 0.5 * random.normal(size=size)),
+                       ("beta", lambda size: 0.5 * random.normal(size=size))):
+        variable = getattr(layer, name, None)
+        if variable is None:
+            continue
+        if not hasattr(variable, "assign"):
+            raise AttributeError(f"`self.{name}` must be a weight made in build with self.add_weight.")
+        values = make(tuple(int(size) for size in variable.shape)).astype("float32")
+        variable.assign(values)
+        assigned[name] = values
+    return assigned
+
+
+def _validated_normalization_problem(layer_class, constructor_arguments, input_shape, seed):
+    validation.require_class(layer_class, "normalization layer")
+    arguments = validation.keyword_arguments(constructor_arguments)
+    input_shape = _validated_shape(input_shape, "input_shape", min_rank=2, max_elements=_MAX_ELEMENTS // 4)
+    if input_shape[0] < 2:
+        raise ValueError(f"input_shape needs a batch of at least 2 examples, got {input_shape!r}.")
+    return arguments, input_shape, validation.seed(seed)
+
+
+def normalization_outputs(layer_class, constructor_arguments, input_shape, seed=0):
+    """A LayerNormalization- or GroupNormalization-like layer on seeded inputs, with seeded gamma and beta.
+
+    Outputs: ``outputs`` (a plain call), ``training_flag_ignored`` (training=True and training=False
+    give the same outputs: no batch statistics), ``non_trainable_weight_count`` (0: no running
+    statistics), ``weight_shapes``, ``input_gradients`` and ``weight_gradients`` of a seeded
+    weighted sum of the outputs (labkit.autodiff), ``config`` (the main settings of an unbuilt
+    layer), ``config_round_trip`` (from_config(get_config()) of the built layer gives the same
+    config and the same outputs) and ``deserializes_without_custom_objects`` (registered for
+    serialization).
+    """
+    import keras
+
+    arguments, input_shape, seed = _validated_normalization_problem(layer_class, constructor_arguments,
+                                                                    input_shape, seed)
+    unbuilt_config = layer_class(**arguments).get_config()
+    config = {key: unbuilt_config[key] for key in _NORMALIZATION_CONFIG_KEYS if key in unbuilt_config}
+    layer = layer_class(**arguments)
+    layer.build((None,) + tuple(input_shape[1:]))
+    assigned = _normalization_weights(layer, seed + 1)
+    inputs = _normalization_inputs(input_shape, seed)
+    outputs = _numpy(layer(inputs))
+    in_training = _numpy(layer(inputs, training=True))
+    at_inference = _numpy(layer(inputs, training=False))
+
+    weighting = np.random.RandomState(seed + 2).normal(size=input_shape).astype("float32")
+    variables = [getattr(layer, name) for name in ("gamma", "beta") if name in assigned]
+
+    def weighted_sum(tensor):
+        return keras.ops.sum(layer(tensor) * weighting)
+
+    _, (input_gradient,), variable_gradients = autodiff.value_and_input_gradients(weighted_sum, [inputs], variables)
+    weight_gradients = [np.full(tuple(variable.shape), np.nan) if gradient is None else _numpy(gradient).ravel()
+                        for variable, gradient in zip(variables, variable_gradients)]
+
+    rebuilt = layer_class.from_config(layer.get_config())
+    rebuilt.build((None,) + tuple(input_shape[1:]))
+    for name, values in assigned.items():
+        getattr(rebuilt, name).assign(values)
+    same_config = rebuilt.get_config() == layer.get_config()
+    round_trip = bool(same_config and np.array_equal(_numpy(rebuilt(inputs)), outputs))
+    try:
+        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+        deserializes = type(restored) is layer_class
+    except (TypeError, ValueError):
+        deserializes = False
+    return {
+        "outputs": outputs,
+        "training_flag_ignored": bool(np.array_equal(in_training, outputs) and np.array_equal(at_inference, outputs)),
+        "non_trainable_weight_count": len(layer.non_trainable_weights),
+        "weight_shapes": ", ".join(sorted(str(tuple(int(size) for size in weight.shape)) for weight in layer.weights)),
+        "input_gradients": np.full(input_shape, np.nan) if input_gradient is None else _numpy(input_gradient),
+        "weight_gradients": np.concatenate(weight_gradients) if weight_gradients else np.zeros(0),
+        "config": config,
+        "config_round_trip": round_trip,
+        "deserializes_without_custom_objects": bool(deserializes),
+    }
+
+
+def normalization_rejects(layer_class, cases):
+    """Which (constructor arguments, input shape) cases raise ValueError when the layer is made and built.
+
+    Output: ``raises_value_error``, one True/False per case; any other exception is reported by name,
+    so a TypeError where a clear ValueError is wanted shows up as such.
+    """
+    validation.require_class(layer_class, "normalization layer")
+    if isinstance(cases, (str, bytes)) or not hasattr(cases, "__iter__"):
+        raise ValueError(f"cases must be a list of [constructor arguments, input shape] pairs, got {cases!r}.")
+    raised = []
+    for arguments, input_shape in cases:
+        arguments = validation.keyword_arguments(arguments)
+        input_shape = _validated_shape(input_shape, "input_shape", min_rank=2)
+        try:
+            layer_class(**arguments).build((None,) + tuple(input_shape[1:]))
+        except ValueError:
+            raised.append(True)
+        except Exception as error:  # reported, not raised: the comparison shows which exception came instead
+            raised.append(type(error).__name__)
+        else:
+            raised.append(False)
+    return {"raises_value_error": raised}
+
+
+def reference_normalization(inputs, reduction_axes, epsilon, gamma=None, beta=None):
+    """Float64 (x - mean) / sqrt(biased variance + epsilon) * gamma + beta, statistics over reduction_axes."""
+    values = np.asarray(inputs, dtype=np.float64)
+    mean = values.mean(axis=tuple(reduction_axes), keepdims=True)
+    variance = ((values - mean) ** 2).mean(axis=tuple(reduction_axes), keepdims=True)
+    outputs = (values - mean) / np.sqrt(variance + epsilon)
+    if gamma is not None:
+        outputs = outputs * np.asarray(gamma, dtype=np.float64)
+    if beta is not None:
+        outputs = outputs + np.asarray(beta, dtype=np.float64)
+    return outputs
+
+
+def reference_group_norm_special_case(case, input_shape, epsilon=1e-3, seed=0):
+    """The float64 outputs GroupNormalization must give with groups=1 or groups=channels, without gamma and beta.
+
+    ``case="layer_norm"``: groups=1 is layer normalization over every axis but the batch axis
+    (for images, over height, width and channels together). ``case="instance_norm"``: groups equal
+    to the channels is instance normalization, each channel of each example over its own height
+    and width. Written directly from those definitions, not through a reshape into groups.
+    """
+    input_shape = _validated_shape(input_shape, "input_shape", min_rank=3, max_elements=_MAX_ELEMENTS // 4)
+    inputs = _normalization_inputs(input_shape, validation.seed(seed))
+    everything_but_batch = range(1, len(input_shape))
+    if case == "layer_norm":
+        outputs = reference_normalization(inputs, everything_but_batch, epsilon)
+    elif case == "instance_norm":
+        outputs = reference_normalization(inputs, range(1, len(input_shape) - 1), epsilon)
+    else:
+        raise ValueError(f"case must be 'layer_norm' or 'instance_norm', got {case!r}.")
+    return {"outputs": outputs.tolist()}
+
+
+_NORMALIZATION_REFERENCES = ("keras.layers.LayerNormalization", "keras.layers.GroupNormalization")
+
+
+def normalization_matches_keras(description, target, reference, constructor_arguments, input_shape, *, seed=0,
+                                hint=""):
+    """A Check: outputs, gradients, weights, config and serialization equal Keras's LayerNormalization's or
+    GroupNormalization's for the same arguments on the same seeded inputs."""
+    if reference not in _NORMALIZATION_REFERENCES:
+        raise ValueError(f"reference must be one of {_NORMALIZATION_REFERENCES}, got {reference!r}.")
+    arguments = validation.keyword_arguments(constructor_arguments)
+    input_shape = _validated_shape(input_shape, "input_shape", min_rank=2, max_elements=_MAX_ELEMENTS // 4)
+    if input_shape[0] < 2:
+        raise ValueError(f"input_shape needs a batch of at least 2 examples, got {input_shape!r}.")
+    return Check(
+        description=description,
+        probe=f"{PROBE_MODULE}.normalization_outputs",
+        target=target,
+        arguments={"constructor_arguments": arguments, "input_shape": list(input_shape),
+                   "seed": validation.seed(seed)},
+        reference=reference,
+        rtol=GROUP_NORM_RTOL,
+        atol=GROUP_NORM_ATOL,
+        hint=hint,
+    )
+
+
+def group_norm_special_case_matches(description, case, input_shape, *, epsilon=1e-3, seed=0,
+                                    target="GroupNormalization", hint=""):
+    """A Check against float64 NumPy: groups=1 is layer norm over all but the batch axis ("layer_norm"), groups
+    equal to the channels is instance norm ("instance_norm"); the layer is built without gamma and beta."""
+    input_shape = _validated_shape(input_shape, "input_shape", min_rank=3, max_elements=_MAX_ELEMENTS // 4)
+    epsilon = _validated_number(epsilon, "epsilon", 0.0)
+    seed = validation.seed(seed)
+    groups = {"layer_norm": 1, "instance_norm": input_shape[-1]}.get(case)
+    if groups is None:
+        raise ValueError(f"case must be 'layer_norm' or 'instance_norm', got {case!r}.")
+    return Check(
+        description=description,
+        probe=f"{PROBE_MODULE}.normalization_outputs",
+        target=target,
+        arguments={"constructor_arguments": {"groups": groups, "epsilon": epsilon, "center": False, "scale": False},
+                   "input_shape": list(input_shape), "seed": seed},
+        expected=reference_group_norm_special_case(case, input_shape, epsilon, seed),
+        rtol=GROUP_NORM_RTOL,
+        atol=GROUP_NORM_ATOL,
+        hint=hint,
+    )
+
+
+def normalization_rejects_arguments(description, target, cases, raises, *, hint=""):
+    """A Check against literal values: which (constructor arguments, input shape) cases must raise ValueError."""
+    cases = [[validation.keyword_arguments(arguments), list(_validated_shape(shape, "input_shape", min_rank=2))]
+             for arguments, shape in cases]
+    raises = [bool(item) for item in raises]
+    if len(cases) != len(raises) or not cases:
+        raise ValueError("give one expected True/False per case.")
+    return Check(
+        description=description,
+        probe=f"{PROBE_MODULE}.normalization_rejects",
+        target=target,
+        arguments={"cases": cases},
+        expected={"raises_value_error": raises},
+        hint=hint,
+    )

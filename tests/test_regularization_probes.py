@@ -194,6 +194,177 @@ class ReducesOnlyTheBatchAxis(MomentsBatchNormalization):
         return ops.mean(mean, axis=[index - 1 for index in self.axes if index > 0]), \
             ops.mean(variance, axis=[index - 1 for index in self.axes if index > 0])
 
+# ---------------------------------------------------------------------------
+# Layer and group normalization: correct layers written differently from the lab's, and typical mistakes.
+
+
+@keras.saving.register_keras_serializable(package="regularization_probe_tests")
+class MomentsLayerNormalization(keras.layers.Layer):
+    """A correct layer normalization: ops.moments, rsqrt, gamma folded into the scale (as Keras computes it)."""
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, **kwargs):
+        super().__init__(**kwargs)
+        self.axis, self.epsilon, self.center, self.scale = axis, epsilon, center, scale
+        self.gamma = self.beta = None
+
+    def build(self, input_shape):
+        self.shape = [1] * len(input_shape)
+        self.shape[self.axis] = input_shape[self.axis]
+        if self.scale:
+            self.gamma = self.add_weight(shape=(input_shape[self.axis],), initializer="ones", name="gamma")
+        if self.center:
+            self.beta = self.add_weight(shape=(input_shape[self.axis],), initializer="zeros", name="beta")
+
+    def statistics(self, inputs):
+        return ops.moments(inputs, axes=[self.axis], keepdims=True)
+
+    def call(self, inputs):
+        mean, variance = self.statistics(inputs)
+        inverse = self.inverse_deviation(variance)
+        if self.gamma is not None:
+            inverse = inverse * ops.reshape(self.gamma, self.shape)
+        outputs = inputs * inverse - mean * inverse
+        return outputs + ops.reshape(self.beta, self.shape) if self.beta is not None else outputs
+
+    def inverse_deviation(self, variance):
+        return ops.rsqrt(variance + self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale}
+
+
+class UnbiasedLayerNormalization(MomentsLayerNormalization):
+    def statistics(self, inputs):
+        mean, variance = super().statistics(inputs)
+        count = inputs.shape[self.axis]
+        return mean, variance * count / (count - 1)
+
+
+class EpsilonOutsideLayerNormalization(MomentsLayerNormalization):
+    def inverse_deviation(self, variance):
+        return 1.0 / (ops.sqrt(variance) + self.epsilon)
+
+
+class BatchAxisLayerNormalization(MomentsLayerNormalization):
+    """Statistics over the batch axis as well: examples are no longer normalized on their own."""
+
+    def statistics(self, inputs):
+        return ops.moments(inputs, axes=[0, self.axis], keepdims=True)
+
+
+class UnregisteredLayerNormalization(MomentsLayerNormalization):
+    """Correct values, but not registered for serialization: a saved model would need custom_objects."""
+
+
+@keras.saving.register_keras_serializable(package="regularization_probe_tests")
+class ConfigWithoutEpsilon(MomentsLayerNormalization):
+    """Forgets epsilon in get_config: a layer rebuilt from its config uses the default epsilon."""
+
+    def get_config(self):
+        config = super().get_config()
+        del config["epsilon"]
+        return config
+
+
+@keras.saving.register_keras_serializable(package="regularization_probe_tests")
+class TransposedGroupNormalization(keras.layers.Layer):
+    """A correct group normalization: (N, S, G, C/G) transposed to (N, G, S, C/G), statistics over the last two."""
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, **kwargs):
+        super().__init__(**kwargs)
+        self.groups, self.axis, self.epsilon, self.center, self.scale = groups, axis, epsilon, center, scale
+        self.gamma = self.beta = None
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if self.groups == -1:
+            self.groups = channels
+        if channels % self.groups:
+            raise ValueError(f"{self.groups} groups do not divide {channels} channels")
+        if self.scale:
+            self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma")
+        if self.center:
+            self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
+
+    def grouped(self, inputs):
+        batch, channels = inputs.shape[0], inputs.shape[-1]
+        return ops.transpose(ops.reshape(inputs, (batch, -1, self.groups, channels // self.groups)), (0, 2, 1, 3))
+
+    def ungrouped(self, grouped, shape):
+        return ops.reshape(ops.transpose(grouped, (0, 2, 1, 3)), shape)
+
+    def deviation(self, variance):
+        return ops.sqrt(variance + self.epsilon)
+
+    def variance(self, grouped, mean):
+        return ops.var(grouped, axis=(2, 3), keepdims=True)
+
+    def call(self, inputs):
+        grouped = self.grouped(inputs)
+        mean = ops.mean(grouped, axis=(2, 3), keepdims=True)
+        outputs = self.ungrouped((grouped - mean) / self.deviation(self.variance(grouped, mean)), ops.shape(inputs))
+        if self.gamma is not None:
+            outputs = outputs * self.gamma
+        return outputs + self.beta if self.beta is not None else outputs
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "axis": self.axis, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale}
+
+
+class InterleavedGroups(TransposedGroupNormalization):
+    """Reshapes the channels to (C/G, G): a group is every G-th channel instead of C/G consecutive ones."""
+
+    def grouped(self, inputs):
+        batch, channels = inputs.shape[0], inputs.shape[-1]
+        return ops.transpose(ops.reshape(inputs, (batch, -1, channels // self.groups, self.groups)), (0, 3, 1, 2))
+
+    def ungrouped(self, grouped, shape):
+        return ops.reshape(ops.transpose(grouped, (0, 2, 3, 1)), shape)
+
+
+class UnbiasedGroupNormalization(TransposedGroupNormalization):
+    def variance(self, grouped, mean):
+        count = grouped.shape[2] * grouped.shape[3]
+        return ops.sum(ops.square(grouped - mean), axis=(2, 3), keepdims=True) / (count - 1)
+
+
+class EpsilonOutsideGroupNormalization(TransposedGroupNormalization):
+    def deviation(self, variance):
+        return ops.sqrt(variance) + self.epsilon
+
+
+class BatchAxisGroupNormalization(TransposedGroupNormalization):
+    def call(self, inputs):
+        grouped = self.grouped(inputs)
+        mean, variance = ops.moments(grouped, axes=(0, 2, 3), keepdims=True)
+        outputs = self.ungrouped((grouped - mean) / ops.sqrt(variance + self.epsilon), ops.shape(inputs))
+        if self.gamma is not None:
+            outputs = outputs * self.gamma
+        return outputs + self.beta if self.beta is not None else outputs
+
+
+class RunningStatisticsGroupNormalization(TransposedGroupNormalization):
+    """Keeps BN-style moving statistics and uses them at inference: training and inference differ."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.moving_variance = self.add_weight(shape=(self.groups,), initializer="ones", trainable=False)
+
+    def call(self, inputs, training=None):
+        if training:
+            return super().call(inputs)
+        grouped = self.grouped(inputs)
+        mean = ops.mean(grouped, axis=(2, 3), keepdims=True)
+        deviation = ops.sqrt(ops.reshape(self.moving_variance, (1, -1, 1, 1)) + self.epsilon)
+        outputs = self.ungrouped((grouped - mean) / deviation, ops.shape(inputs))
+        return outputs * self.gamma + self.beta
+
+
+class UncheckedGroupNormalization(TransposedGroupNormalization):
+    """Validates nothing: groups=0 fails with ZeroDivisionError in build instead of a clear ValueError."""
+
 
 # ---------------------------------------------------------------------------
 # Penalties, steps, augmentation.
@@ -553,6 +724,11 @@ def test_a_target_that_is_not_a_class_fails_with_a_clear_message():
         lambda: probes.sgd_step_matches_closed_form("steps", "step", "l2", 0.1, 0.1, steps=50),
         lambda: probes.augmentation_matches("layers", {}, []),
         lambda: probes.augmentation_matches("unknown", {}, [("RandomCrop", {})]),
+        lambda: probes.normalization_matches_keras("reference", "LayerNormalization", "keras.layers.Dense", {}, [2, 3]),
+        lambda: probes.normalization_matches_keras("one example", "LayerNormalization",
+                                                   "keras.layers.LayerNormalization", {}, [1, 3]),
+        lambda: probes.group_norm_special_case_matches("case", "batch_norm", [2, 2, 2, 4]),
+        lambda: probes.normalization_rejects_arguments("lengths", "GroupNormalization", [({}, [2, 4])], []),
     ],
 )
 def test_bad_arguments_raise_value_error(make_check):
@@ -572,6 +748,100 @@ def test_probes_reject_bad_arguments_too():
 
 
 # ---------------------------------------------------------------------------
+# Layer and group normalization.
+
+LAYER_NORM_SCENARIOS = [({}, [4, 6]), ({"epsilon": 0.01}, [3, 2, 2, 5]), ({"axis": 1, "center": False}, [3, 4, 5]),
+                        ({"axis": -2, "scale": False}, [2, 3, 4]), ({"epsilon": 0.1}, [5, 3])]
+GROUP_NORM_SCENARIOS = [({"groups": 2}, [4, 6]), ({"groups": 4}, [3, 2, 2, 8]), ({"groups": -1, "epsilon": 0.01},
+                        [3, 2, 3, 4]), ({"groups": 3, "scale": False}, [3, 5, 6]), ({"groups": 1, "center": False},
+                                                                                   [2, 3, 3, 4])]
+
+
+def layer_norm_results(target):
+    return [outcome(probes.normalization_matches_keras("layer norm", target, "keras.layers.LayerNormalization",
+                                                       arguments, shape)) for arguments, shape in LAYER_NORM_SCENARIOS]
+
+
+def group_norm_results(target):
+    results = [outcome(probes.normalization_matches_keras("group norm", target, "keras.layers.GroupNormalization",
+                                                          arguments, shape)) for arguments, shape in GROUP_NORM_SCENARIOS]
+    return results + [outcome(probes.group_norm_special_case_matches("layer norm", "layer_norm", [3, 2, 2, 4],
+                                                                     target=target)),
+                      outcome(probes.group_norm_special_case_matches("instance norm", "instance_norm", [3, 3, 2, 4],
+                                                                     epsilon=0.01, target=target))]
+
+
+@pytest.mark.parametrize("target", ["keras.layers.LayerNormalization", "MomentsLayerNormalization"])
+def test_correct_layer_norm_matches_keras(target):
+    assert all(result.passed for result in layer_norm_results(target)), [r.message for r in layer_norm_results(target)]
+
+
+@pytest.mark.parametrize("target", ["keras.layers.GroupNormalization", "TransposedGroupNormalization"])
+def test_correct_group_norm_matches_keras_and_the_special_cases(target):
+    results = group_norm_results(target)
+    assert all(result.passed for result in results), [result.message for result in results]
+
+
+@pytest.mark.parametrize(
+    "target, broken",
+    [
+        ("UnbiasedLayerNormalization", "outputs"),
+        ("EpsilonOutsideLayerNormalization", "outputs"),
+        ("BatchAxisLayerNormalization", "outputs"),
+        ("UnregisteredLayerNormalization", "deserializes_without_custom_objects"),
+        ("ConfigWithoutEpsilon", "config"),
+    ],
+)
+def test_wrong_layer_norm_fails(target, broken):
+    failed = [result for result in layer_norm_results(target) if not result.passed]
+    assert failed and any(broken in result.message for result in failed), [result.message for result in failed]
+
+
+@pytest.mark.parametrize(
+    "target, broken",
+    [
+        ("InterleavedGroups", "outputs"),
+        ("UnbiasedGroupNormalization", "outputs"),
+        ("EpsilonOutsideGroupNormalization", "outputs"),
+        ("BatchAxisGroupNormalization", "outputs"),
+        ("RunningStatisticsGroupNormalization", "training_flag_ignored"),
+    ],
+)
+def test_wrong_group_norm_fails(target, broken):
+    failed = [result for result in group_norm_results(target) if not result.passed]
+    assert failed and any(broken in result.message for result in failed), [result.message for result in failed]
+
+
+def test_group_norm_special_cases_are_what_they_say():
+    """groups=1 is layer norm over (H, W, C) and groups=C instance norm: Keras's own layers agree with the references."""
+    inputs = probes._normalization_inputs((3, 2, 2, 4), 0)
+    layer_norm = keras.layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False)
+    expected = probes.reference_group_norm_special_case("layer_norm", [3, 2, 2, 4])["outputs"]
+    np.testing.assert_allclose(ops.convert_to_numpy(layer_norm(inputs)), expected, rtol=1e-4, atol=1e-5)
+    instance = probes.reference_group_norm_special_case("instance_norm", [3, 2, 2, 4])["outputs"]
+    assert not np.allclose(instance, expected)
+    by_hand = (inputs[0, :, :, 1] - inputs[0, :, :, 1].mean()) / np.sqrt(inputs[0, :, :, 1].astype(float).var() + 1e-3)
+    np.testing.assert_allclose(np.asarray(instance)[0, :, :, 1], by_hand, rtol=1e-6)
+
+
+def test_normalization_probe_reports_keras_semantics():
+    result = probes.normalization_outputs(keras.layers.GroupNormalization, {"groups": 2}, [3, 2, 2, 4])
+    assert result["non_trainable_weight_count"] == 0 and result["training_flag_ignored"] is True
+    assert result["config_round_trip"] is True and result["deserializes_without_custom_objects"] is True
+    assert result["weight_shapes"] == "(4,), (4,)" and result["config"]["groups"] == 2
+    assert np.all(np.isfinite(result["input_gradients"])) and result["weight_gradients"].shape == (8,)
+
+
+def test_normalization_rejections():
+    cases = [({"groups": 0}, [2, 4]), ({"groups": 3}, [2, 4]), ({"groups": 2}, [2, 4])]
+    assert probes.normalization_rejects(keras.layers.GroupNormalization, cases) == {
+        "raises_value_error": [True, True, False]}
+    lax = outcome(probes.normalization_rejects_arguments("rejects", "UncheckedGroupNormalization",
+                                                         [({"groups": 0}, [2, 4])], [True]))
+    assert not lax.passed and "ZeroDivisionError" in lax.message
+
+
+# ---------------------------------------------------------------------------
 # The probes run while the grader disables the built-ins the lab forbids.
 
 
@@ -585,7 +855,8 @@ def test_student_side_probes_do_not_need_the_forbidden_built_ins():
         from autograder.sandboxed import runner
         from labkit import regularization_probes as probes
         from tests.test_regularization_probes import (MaskDropout, MomentsBatchNormalization, l2_as_dot_product,
-                                                      l1_as_maximum, decay_step_factored, augmentation_with_ranges)
+                                                      l1_as_maximum, decay_step_factored, augmentation_with_ranges,
+                                                      MomentsLayerNormalization, TransposedGroupNormalization)
 
         runner.disable_builtins({forbidden!r})
         for disabled in (lambda: keras.layers.Dropout(0.5), lambda: keras.layers.BatchNormalization(),
@@ -606,6 +877,10 @@ def test_student_side_probes_do_not_need_the_forbidden_built_ins():
         probes.penalty_values(l1_as_maximum, 0.1, [[3, 4]])
         probes.sgd_displacements(decay_step_factored, 0.1, 0.1)
         probes.augmentation_pipeline(augmentation_with_ranges, {{"flip": "horizontal"}})
+        for layer_class, arguments in ((MomentsLayerNormalization, {{}}), (TransposedGroupNormalization, {{"groups": 2}})):
+            result = probes.normalization_outputs(layer_class, arguments, [3, 2, 2, 4])
+            assert result["deserializes_without_custom_objects"] and result["config_round_trip"], result
+            probes.normalization_rejects(layer_class, [({{}}, [2, 4])])
         print("ok")
     """)
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

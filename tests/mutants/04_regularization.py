@@ -62,6 +62,83 @@ MUTANTS = {
         )],
         "loses": ["test_batch_norm_training"],
     },
+    # --- Layer and group normalization ------------------------------------------------------
+    "groupnorm_over_the_batch_axis": {
+        # Reduces over the batch axis too: one set of statistics for the whole batch, as if it were BN.
+        "cell": "group_norm",
+        "replace": [(
+            "        axes = [index for index in range(1, rank) if index != rank - 2]",
+            "        axes = [index for index in range(0, rank) if index != rank - 2]",
+        )],
+        "loses": ["test_group_norm"],
+    },
+    "layernorm_over_the_batch_axis": {
+        # Normalizes each feature over the batch (batch normalization without moving statistics).
+        "cell": "layer_norm",
+        "replace": [
+            ("        mean = ops.mean(inputs, axis=self._normalized_axis, keepdims=True)",
+             "        mean = ops.mean(inputs, axis=0, keepdims=True)"),
+            ("        variance = ops.mean(ops.square(inputs - mean), axis=self._normalized_axis, keepdims=True)",
+             "        variance = ops.mean(ops.square(inputs - mean), axis=0, keepdims=True)"),
+        ],
+        "loses": ["test_layer_norm"],
+    },
+    "layernorm_unbiased_variance": {
+        # torch.var's default (divide by n - 1) instead of the biased variance Keras uses.
+        "cell": "layer_norm",
+        "replace": [(
+            "        variance = ops.mean(ops.square(inputs - mean), axis=self._normalized_axis, keepdims=True)",
+            "        variance = ops.sum(ops.square(inputs - mean), axis=self._normalized_axis, keepdims=True) / (\n"
+            "            inputs.shape[self._normalized_axis] - 1)",
+        )],
+        "loses": ["test_layer_norm"],
+    },
+    "groupnorm_unbiased_variance": {
+        "cell": "group_norm",
+        "replace": [(
+            "        variance = ops.mean(ops.square(grouped - mean), axis=axes, keepdims=True)",
+            "        count = np.prod([grouped.shape[index] for index in axes])\n"
+            "        variance = ops.sum(ops.square(grouped - mean), axis=axes, keepdims=True) / (count - 1)",
+        )],
+        "loses": ["test_group_norm"],
+    },
+    "layernorm_epsilon_outside_sqrt": {
+        "cell": "layer_norm",
+        "replace": [(
+            "        outputs = (inputs - mean) / ops.sqrt(variance + self.epsilon)",
+            "        outputs = (inputs - mean) / (ops.sqrt(variance) + self.epsilon)",
+        )],
+        "loses": ["test_layer_norm"],
+    },
+    "groupnorm_epsilon_outside_sqrt": {
+        "cell": "group_norm",
+        "replace": [(
+            "ops.reshape((grouped - mean) / ops.sqrt(variance + self.epsilon), shape)",
+            "ops.reshape((grouped - mean) / (ops.sqrt(variance) + self.epsilon), shape)",
+        )],
+        "loses": ["test_group_norm"],
+    },
+    "groupnorm_groups_along_the_wrong_axis": {
+        # Reshapes to (..., C // groups, groups): a "group" is every groups-th channel, interleaved.
+        "cell": "group_norm",
+        "replace": [
+            ("        grouped = ops.reshape(inputs, (shape[0], *shape[1:-1], self.groups, channels // self.groups))",
+             "        grouped = ops.reshape(inputs, (shape[0], *shape[1:-1], channels // self.groups, self.groups))"),
+            ("        axes = [index for index in range(1, rank) if index != rank - 2]",
+             "        axes = [index for index in range(1, rank) if index != rank - 1]"),
+        ],
+        "loses": ["test_group_norm"],
+    },
+    "groupnorm_keeps_moving_statistics": {
+        # Adds BN-style running statistics: non-trainable weights a batch-independent layer must not have.
+        "cell": "group_norm",
+        "replace": [(
+            "        if self.scale:\n            self.gamma = self.add_weight(shape=(channels,)",
+            "        self.moving_mean = self.add_weight(shape=(channels,), initializer=\"zeros\", trainable=False)\n"
+            "        if self.scale:\n            self.gamma = self.add_weight(shape=(channels,)",
+        )],
+        "loses": ["test_group_norm"],
+    },
     # --- Penalties and weight decay ----------------------------------------------------------
     "l2_with_one_half": {
         # The textbook (lambda / 2) ||w||^2 instead of Keras's factor * sum(w^2).
