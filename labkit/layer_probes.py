@@ -1,4 +1,4 @@
-"""Probes and check factories for Lab 02: custom layers (Dense, activation layers) and vanishing gradients.
+"""Probes and check factories for Lab 02: custom layers (Dense, activations, Softmax) and vanishing gradients.
 
 A layer probe builds the student's layer class (or a Keras built-in) from constructor arguments,
 gives it seeded weights and seeded inputs, and returns what a user of the layer can observe:
@@ -48,6 +48,26 @@ ELEMENTWISE_ATOL = 1e-7
 # negative tail where values are ~1e-8. A plain sigmoid or a missing factor is off by O(1).
 SILU_RTOL = 1e-5
 SILU_ATOL = 1e-6
+# ReLU6, GELU, Mish (values and input gradients): each is a few float32 operations (maximum/minimum
+# are exact; erf, tanh, softplus and exp are correctly rounded to ~1 ulp), so two correct formulations
+# (min(max(x, 0), 6) or clip; x / sqrt(2) or x * 0.7071...; softplus or max(x, 0) + log1p(exp(-|x|));
+# 0.5 x (1 + tanh(u)) or x sigmoid(2u)) agree to a few ulps in relative terms, except where
+# 1 + erf(.) or 1 + tanh(.) cancels (x < -3): there the results are small and the float32 rounding
+# of the 1 (6e-8) times |x| and the seeded output weights (|w| < 4) leaves absolute differences up
+# to ~2e-6 in the gradients (measured: 1.2e-6 at x = -5 for the sigmoid form of tanh-GELU).
+# Hence rtol=1e-5, atol=1e-5. The mistakes are far larger: the tanh approximation is off the exact
+# GELU by up to 4.7e-4 in value and 2.6e-3 in gradient, a wrong constant by >1e-2, a one-sided clip by
+# |x| for x < 0, and a naive log(1 + exp(x)) in Mish gives NaN gradients past x = 88.
+SMOOTH_ACTIVATION_RTOL = 1e-5
+SMOOTH_ACTIVATION_ATOL = 1e-5
+# Softmax: exp(x - max) / sum and exp(x - logsumexp(x)) (Keras's own form for several axes) are both
+# stable, but the second rounds logsumexp to float32's spacing at |x| (6.1e-5 at 1000), so at
+# logits of 1000 their probabilities differ by up to 1.3e-5 relative (measured): rtol=1e-4.
+# Gradients p * (w - <p, w>) cancel, and backends differentiate in different orders: absolute
+# differences up to 3e-7 (measured), so atol=1e-6. Without the max subtraction, logits of 1000 give
+# inf/inf = NaN; the wrong axis changes probabilities by O(1).
+SOFTMAX_RTOL = 1e-4
+SOFTMAX_ATOL = 1e-6
 # Gradient norms: the student computes in float32, the reference in float64 from the same
 # float32-rounded weights and inputs. Forward and backward passes through a few small layers
 # accumulate a few float32 roundings per operation, ~1e-6 relative (measured below 5e-6 for the
@@ -367,6 +387,63 @@ def prelu_probe(layer_class, constructor_arguments, input_shape, seed=0):
         for variable, gradient in zip(layer.trainable_weights, gradients)
     ]
     outputs["trainable_gradients"] = np.concatenate(flattened) if flattened else np.zeros(0)
+    return outputs
+
+
+def _checked_axis(axis):
+    """A softmax axis: an integer, or a non-empty list of distinct integers (JSON has no tuples)."""
+    items = axis if isinstance(axis, (list, tuple)) else [axis]
+    if not items or len(set(items)) != len(items) or any(
+        isinstance(item, bool) or not isinstance(item, numbers.Integral) for item in items
+    ):
+        raise ValueError(f"axis must be an integer or a list of distinct integers, got {axis!r}.")
+    return [int(item) for item in items] if isinstance(axis, (list, tuple)) else int(axis)
+
+
+def activation_with_gradients(activation, inputs, keyword_arguments=None, compare_gradients=True,
+                              round_trip_config=False, seed=0):
+    """An activation function, or an activation layer class, on float32 inputs: values, input gradients, dtype.
+
+    ``activation`` is called as ``activation(x, **keyword_arguments)`` (a function such as
+    ``keras.activations.gelu``) or built as ``activation(**keyword_arguments)`` (a layer class such
+    as ``keras.layers.Softmax``). Outputs per input i: ``outputs_i``; with ``compare_gradients``,
+    ``gradients_i`` = d sum(f(x) * w) / dx for seeded weights w (NaN where no gradient reaches x),
+    which is f'(x) weighted, and a Jacobian-vector product for softmax; ``float16_output_dtype``
+    (float16 inputs, and a layer built with ``dtype="float16"``: the dtype must be kept); for a
+    layer with ``round_trip_config``, ``rebuilt_outputs_0`` of the layer rebuilt from its
+    JSON-decoded ``get_config()``.
+    """
+    import keras
+
+    arrays = _validated_inputs(inputs)
+    arguments = validation.keyword_arguments(keyword_arguments, "keyword_arguments")
+    seed = validation.seed(seed)
+    if isinstance(activation, type):
+        layer = activation(**arguments)
+        function = layer
+        float16_function = activation(**{**arguments, "dtype": "float16"})
+    elif callable(activation):
+        if round_trip_config:
+            raise ValueError("round_trip_config needs a layer class, not a function.")
+        layer = None
+        function = lambda values: activation(values, **arguments)  # noqa: E731
+        float16_function = function
+    else:
+        raise TypeError(f"expected an activation function or layer class, got {type(activation).__name__}.")
+    outputs = {}
+    for index, array in enumerate(arrays):
+        values = keras.ops.convert_to_tensor(array.astype("float32"))
+        outputs[f"outputs_{index}"] = _numpy(function(values))
+        if compare_gradients:
+            output_weights = keras.ops.convert_to_tensor(_seeded(array.shape, seed + 31 + index))
+            _, (gradient,), _ = autodiff.value_and_input_gradients(
+                lambda tensor: keras.ops.sum(keras.ops.multiply(function(tensor), output_weights)), [values])
+            outputs[f"gradients_{index}"] = np.full(array.shape, np.nan) if gradient is None else _numpy(gradient)
+    float16_outputs = float16_function(keras.ops.convert_to_tensor(arrays[0].astype("float16")))
+    outputs["float16_output_dtype"] = keras.backend.standardize_dtype(float16_outputs.dtype)
+    if round_trip_config:
+        rebuilt = activation.from_config(json.loads(json.dumps(layer.get_config())))
+        outputs["rebuilt_outputs_0"] = _numpy(rebuilt(keras.ops.convert_to_tensor(arrays[0].astype("float32"))))
     return outputs
 
 
@@ -702,5 +779,51 @@ def gradient_norms_match(description, hidden_units, activation, *, input_shape=(
         expected={"norms": expected},
         rtol=GRADIENT_NORM_RTOL,
         atol=GRADIENT_NORM_ATOL,
+        hint=hint,
+    )
+
+
+_SMOOTH_REFERENCES = {"relu6": "keras.activations.relu6", "mish": "keras.activations.mish",
+                      "gelu": "keras.activations.gelu"}
+
+
+def activation_function_matches_keras(description, target, inputs, keyword_arguments=None, *,
+                                      compare_gradients=True, hint=""):
+    """A Check: the student's relu6 / mish / gelu function gives Keras's values, input gradients and dtype.
+
+    Use ``compare_gradients=False`` for inputs at a kink (relu6 at 0 and 6), where backends pick different
+    subgradients.
+    """
+    if target not in _SMOOTH_REFERENCES:
+        raise ValueError(f"target must be one of {sorted(_SMOOTH_REFERENCES)}, got {target!r}.")
+    arguments = validation.keyword_arguments(keyword_arguments, "keyword_arguments")
+    if set(arguments) - ({"approximate"} if target == "gelu" else set()):
+        raise ValueError(f"{target} takes no keyword arguments {sorted(arguments)} (gelu takes approximate).")
+    if "approximate" in arguments and not isinstance(arguments["approximate"], bool):
+        raise ValueError(f"approximate must be True or False, got {arguments['approximate']!r}.")
+    return Check(
+        description=description,
+        probe=f"{PROBE_MODULE}.activation_with_gradients",
+        target=target,
+        arguments={"inputs": _inputs_as_lists(inputs), "keyword_arguments": arguments,
+                   "compare_gradients": bool(compare_gradients)},
+        reference=_SMOOTH_REFERENCES[target],
+        rtol=SMOOTH_ACTIVATION_RTOL,
+        atol=SMOOTH_ACTIVATION_ATOL,
+        hint=hint,
+    )
+
+
+def softmax_matches_keras(description, inputs, axis=-1, *, round_trip_config=False, target="Softmax", hint=""):
+    """A Check: the student's Softmax layer gives keras.layers.Softmax's probabilities, gradients and dtype."""
+    return Check(
+        description=description,
+        probe=f"{PROBE_MODULE}.activation_with_gradients",
+        target=target,
+        arguments={"inputs": _inputs_as_lists(inputs), "keyword_arguments": {"axis": _checked_axis(axis)},
+                   "compare_gradients": True, "round_trip_config": bool(round_trip_config)},
+        reference="keras.layers.Softmax",
+        rtol=SOFTMAX_RTOL,
+        atol=SOFTMAX_ATOL,
         hint=hint,
     )

@@ -1,5 +1,6 @@
 """Tests for labkit.layer_probes: Keras built-ins pass against themselves, correct variants pass, wrong ones fail."""
 
+import dataclasses
 import json
 import pathlib
 import subprocess
@@ -102,6 +103,37 @@ class SiLUByDivision(keras.layers.Layer):
         return inputs / (1.0 + ops.exp(-inputs))
 
 
+def relu6_by_clip(x):
+    return ops.clip(x, 0.0, 6.0)
+
+
+def mish_by_log1p(x):
+    """softplus as max(x, 0) + log1p(exp(-|x|)): stable, written differently from ops.softplus."""
+    return x * ops.tanh(ops.maximum(x, 0.0) + ops.log1p(ops.exp(-ops.abs(x))))
+
+
+def gelu_by_sigmoid(x, approximate=False):
+    """Phi(x) as 0.5 + 0.5 erf(x / sqrt 2); the tanh form as x * sigmoid(2u), since (1 + tanh u) / 2 = sigmoid(2u)."""
+    if approximate:
+        return x * ops.sigmoid(1.5957691216057308 * (x + 0.044715 * ops.power(x, 3)))
+    return x * (0.5 + 0.5 * ops.erf(x * 0.7071067811865476))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SoftmaxByLogSumExp(keras.layers.Layer):
+    """A correct Softmax: exp(x - logsumexp(x)), as Keras does for several axes."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = tuple(axis) if isinstance(axis, list) else axis
+
+    def call(self, inputs):
+        return ops.exp(inputs - ops.logsumexp(inputs, axis=self.axis, keepdims=True))
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
 def norms_with_tape(model, images, labels):
     """The lab's solution: labkit.autodiff (tf.GradientTape, jax.grad or torch.autograd underneath)."""
     kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
@@ -201,6 +233,44 @@ class PlainSigmoid(keras.layers.Layer):
         return ops.sigmoid(inputs)
 
 
+def relu6_clipped_above_only(x):
+    return ops.minimum(x, 6.0)
+
+
+def mish_with_naive_softplus(x):
+    """Right values everywhere, but exp(x) overflows past x = 88 and the gradient becomes NaN."""
+    return x * ops.tanh(ops.log(1.0 + ops.exp(x)))
+
+
+def gelu_always_tanh(x, approximate=False):
+    return 0.5 * x * (1.0 + ops.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))
+
+
+def gelu_without_sqrt_two(x, approximate=False):
+    return 0.5 * x * (1.0 + ops.erf(x / 2.0))
+
+
+class SoftmaxWithoutMax(SoftmaxByLogSumExp):
+    def call(self, inputs):
+        exponentials = ops.exp(inputs)
+        return exponentials / ops.sum(exponentials, axis=self.axis, keepdims=True)
+
+
+class SoftmaxOverLastAxis(SoftmaxByLogSumExp):
+    def call(self, inputs):
+        return ops.exp(inputs - ops.logsumexp(inputs, axis=-1, keepdims=True))
+
+
+class SoftmaxCastToFloat32(SoftmaxByLogSumExp):
+    def call(self, inputs):
+        return super().call(ops.cast(inputs, "float32"))
+
+
+class SoftmaxConfigWithoutAxis(SoftmaxByLogSumExp):
+    def get_config(self):
+        return keras.layers.Layer.get_config(self)
+
+
 def norms_of_biases(model, images, labels):
     biases = [layer.bias for layer in model.layers if hasattr(layer, "kernel")]
     gradients = autodiff.gradients(
@@ -225,6 +295,7 @@ def norms_of_all_layers(model, images, labels):
 
 NAMESPACE = {name: value for name, value in globals().items() if isinstance(value, type) or callable(value)}
 NAMESPACE["NotAClass"] = keras.layers.PReLU()
+NAMESPACE["gelu_exact_only"] = lambda x, approximate=False: keras.activations.gelu(x)  # ignores approximate
 
 
 def outcome(check):
@@ -366,6 +437,63 @@ def test_correct_silu_passes(target):
 
 def test_plain_sigmoid_fails_the_silu_check():
     assert not outcome(layer_probes.silu_matches_keras("silu", ACTIVATION_INPUTS, target="PlainSigmoid")).passed
+
+
+SMOOTH_INPUTS = [layer_probes.seeded_values([6, 8], seed=3, scale=3.0),
+                 [[-1000.0, -100.0, -30.0, -5.0, -0.5, 0.5, 5.0, 30.0, 100.0, 1000.0]]]
+
+
+@pytest.mark.parametrize("target, reference_name, arguments", [
+    ("keras.activations.relu6", "relu6", {}), ("relu6_by_clip", "relu6", {}),
+    ("keras.activations.mish", "mish", {}), ("mish_by_log1p", "mish", {}),
+    ("keras.activations.gelu", "gelu", {}), ("gelu_by_sigmoid", "gelu", {}),
+    ("gelu_by_sigmoid", "gelu", {"approximate": True}),
+])
+def test_correct_activation_functions_pass(target, reference_name, arguments):
+    check = layer_probes.activation_function_matches_keras("f", reference_name, SMOOTH_INPUTS, arguments)
+    result = checks.evaluate(dataclasses.replace(check, target=target), NAMESPACE)
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("target, reference_name, arguments", [
+    ("relu6_clipped_above_only", "relu6", {}), ("mish_with_naive_softplus", "mish", {}),
+    ("gelu_always_tanh", "gelu", {}), ("gelu_without_sqrt_two", "gelu", {}),
+    ("gelu_exact_only", "gelu", {"approximate": True}),  # the exact GELU where the tanh form is asked for
+])
+def test_wrong_activation_functions_fail(target, reference_name, arguments):
+    check = layer_probes.activation_function_matches_keras("f", reference_name, SMOOTH_INPUTS, arguments)
+    assert not checks.evaluate(dataclasses.replace(check, target=target), NAMESPACE).passed
+
+
+def test_the_activation_probe_reports_gradients_and_dtype():
+    outputs = layer_probes.activation_with_gradients(keras.activations.relu6, [[[-1.0, 3.0, 7.0]]])
+    weights = np.random.RandomState(31).normal(size=(1, 3)).astype("float32")
+    np.testing.assert_allclose(outputs["outputs_0"], [[0.0, 3.0, 6.0]])
+    np.testing.assert_allclose(outputs["gradients_0"], [[0.0, weights[0, 1], 0.0]], rtol=1e-6)
+    assert outputs["float16_output_dtype"] == "float16"
+
+
+SOFTMAX_INPUTS = [layer_probes.seeded_values([2, 3, 4], seed=4, scale=4.0),
+                  [[[1000.0, -1000.0, 0.0, 2.0], [999.0, -999.0, 1.0, 2.0], [998.0, -1000.0, 2.0, 2.0]]]]
+
+
+@pytest.mark.parametrize("target, axis", [("keras.layers.Softmax", [1, 2]), ("SoftmaxByLogSumExp", -1),
+                                          ("SoftmaxByLogSumExp", 1), ("SoftmaxByLogSumExp", [1, 2])])
+def test_correct_softmax_passes(target, axis):
+    result = outcome(layer_probes.softmax_matches_keras("softmax", SOFTMAX_INPUTS, axis, round_trip_config=True,
+                                                        target=target))
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("target, axis", [("SoftmaxWithoutMax", -1), ("SoftmaxOverLastAxis", 1),
+                                          ("SoftmaxCastToFloat32", -1)])
+def test_wrong_softmax_fails(target, axis):
+    assert not outcome(layer_probes.softmax_matches_keras("softmax", SOFTMAX_INPUTS, axis, target=target)).passed
+
+
+def test_a_softmax_config_without_axis_fails_the_round_trip():
+    assert not outcome(layer_probes.softmax_matches_keras("softmax", SOFTMAX_INPUTS[:1], 1, round_trip_config=True,
+                                                          target="SoftmaxConfigWithoutAxis")).passed
 
 
 PRELU_SCENARIOS = [
@@ -544,6 +672,23 @@ def test_student_side_probes_do_not_need_the_forbidden_built_ins():
         layer_probes.saving_round_trip(Dense, {{"units": 3}}, [2, 4], functional=True)
         layer_probes.prelu_probe(PReLU, {{}}, [2, 3])
         layer_probes.gradient_norms(norms, [4, 4], "sigmoid", input_shape=(2, 3), functional=True)
+
+        class Softmax(keras.layers.Layer):
+            def __init__(self, axis=-1, **kwargs):
+                super().__init__(**kwargs)
+                self.axis = axis
+            def call(self, inputs):
+                exponentials = ops.exp(inputs - ops.max(inputs, axis=self.axis, keepdims=True))
+                return exponentials / ops.sum(exponentials, axis=self.axis, keepdims=True)
+            def get_config(self):
+                return {{**super().get_config(), "axis": self.axis}}
+        keras.saving.register_keras_serializable(package="{PACKAGE}")(Softmax)
+
+        layer_probes.activation_with_gradients(lambda x: ops.minimum(ops.maximum(x, 0.0), 6.0), [[[1.0, 7.0]]])
+        layer_probes.activation_with_gradients(lambda x: x * ops.tanh(ops.softplus(x)), [[[1.0, -2.0]]])
+        layer_probes.activation_with_gradients(lambda x: 0.5 * x * (1 + ops.erf(x / 2**0.5)), [[[1.0, -2.0]]])
+        layer_probes.activation_with_gradients(Softmax, [[[1.0, 2.0]]], {{"axis": -1}}, round_trip_config=True)
+        layer_probes.saving_round_trip(Softmax, {{"axis": 1}}, [2, 3, 4])
         print("ok")
     """)
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
@@ -579,6 +724,11 @@ def test_student_side_probes_do_not_need_the_forbidden_built_ins():
         lambda: layer_probes.gradient_norms_match("classes", [3], "relu", num_classes=1),
         lambda: layer_probes.gradient_norms_match("batch", [3], "relu", batch_size=0),
         lambda: layer_probes.seeded_values([2, 3], scale=0),
+        lambda: layer_probes.activation_function_matches_keras("name", "swish", [[[1.0]]]),
+        lambda: layer_probes.activation_function_matches_keras("argument", "mish", [[[1.0]]], {"approximate": True}),
+        lambda: layer_probes.activation_function_matches_keras("bool", "gelu", [[[1.0]]], {"approximate": 1}),
+        lambda: layer_probes.softmax_matches_keras("axis", [[[1.0]]], axis="last"),
+        lambda: layer_probes.softmax_matches_keras("axes", [[[1.0]]], axis=[1, 1]),
     ],
 )
 def test_bad_arguments_raise_value_error(make_check):

@@ -96,6 +96,64 @@ MUTANTS = {
         "replace": [("        return inputs * ops.sigmoid(inputs)", "        return ops.sigmoid(inputs)")],
         "loses": ["test_silu"],
     },
+    "relu6_clipped_only_above": {
+        # min(x, 6) without the max(x, 0): negative inputs pass through unchanged.
+        "cell": "modern_activations",
+        "replace": [("    return ops.minimum(ops.maximum(x, 0.0), 6.0)", "    return ops.minimum(x, 6.0)")],
+        "loses": ["test_modern_activations"],
+    },
+    "mish_naive_softplus": {
+        # ln(1 + exp(x)) written out: right values, but exp overflows past x = 88 and the gradient is NaN.
+        "cell": "modern_activations",
+        "replace": [("    return x * ops.tanh(ops.softplus(x))", "    return x * ops.tanh(ops.log(1.0 + ops.exp(x)))")],
+        "loses": ["test_modern_activations"],
+    },
+    "gelu_tanh_approximation_always": {
+        # The tanh formula whatever `approximate` says (ops.gelu's default is approximate=True).
+        "cell": "modern_activations",
+        "replace": [("    if approximate:\n", "    if True:\n")],
+        "loses": ["test_modern_activations"],
+    },
+    "gelu_erf_without_sqrt_two": {
+        # erf(x / 2) instead of erf(x / sqrt(2)): the wrong constant.
+        "cell": "modern_activations",
+        "replace": [("ops.erf(x / math.sqrt(2.0))", "ops.erf(x / 2.0)")],
+        "loses": ["test_modern_activations"],
+    },
+    "softmax_without_max_subtraction": {
+        # The textbook exp(x) / sum(exp(x)): NaN for logits of 1000.
+        "cell": "softmax_layer",
+        "replace": [("        shifted = inputs - ops.max(inputs, axis=self.axis, keepdims=True)\n",
+                     "        shifted = inputs\n")],
+        "loses": ["test_softmax_layer"],
+    },
+    "softmax_over_last_axis_always": {
+        # Ignores `axis`: always normalizes over the last axis.
+        "cell": "softmax_layer",
+        "replace": [("        shifted = inputs - ops.max(inputs, axis=self.axis, keepdims=True)\n"
+                     "        exponentials = ops.exp(shifted)\n"
+                     "        return exponentials / ops.sum(exponentials, axis=self.axis, keepdims=True)",
+                     "        shifted = inputs - ops.max(inputs, axis=-1, keepdims=True)\n"
+                     "        exponentials = ops.exp(shifted)\n"
+                     "        return exponentials / ops.sum(exponentials, axis=-1, keepdims=True)")],
+        "loses": ["test_softmax_layer"],
+    },
+    "softmax_config_missing_axis": {
+        # from_config then rebuilds a softmax over the default axis.
+        "cell": "softmax_layer",
+        "replace": [('        config.update({"axis": self.axis})\n', "")],
+        "loses": ["test_softmax_layer"],
+    },
+    "softmax_built_in_function": {
+        # Calls the functional built-in, which grading cannot disable (the Dense checks use it): on TensorFlow the
+        # Softmax kernel reached from this answer is recorded and the part scores 0.
+        "cell": "softmax_layer",
+        "replace": [("        shifted = inputs - ops.max(inputs, axis=self.axis, keepdims=True)\n"
+                     "        exponentials = ops.exp(shifted)\n"
+                     "        return exponentials / ops.sum(exponentials, axis=self.axis, keepdims=True)",
+                     "        return ops.softmax(inputs, axis=self.axis)")],
+        "loses": ["test_softmax_layer"],
+    },
     # --- Gradient norms ----------------------------------------------------------------------
     "gradient_norms_of_biases_instead_of_kernels": {
         "cell": "gradient_norms",
