@@ -67,6 +67,11 @@ KERAS_GOLDEN = {
         "constructor_arguments": {"centered": True},
         "values": _tiled([0.9967, 0.9933, 0.9908, 0.9885, 0.9864]),
     },
+    "adadelta": {
+        "source": "adadelta_test.py",
+        "constructor_arguments": {"learning_rate": 1.0, "rho": 0.8, "epsilon": 1e-6},
+        "values": _tiled([0.9978, 0.9947, 0.9915, 0.9882, 0.9849]),
+    },
     "adam_amsgrad": {
         "source": "adam_test.py",
         "constructor_arguments": {"amsgrad": True},

@@ -101,6 +101,57 @@ class LearningRateOutsideVelocitySGD(keras.optimizers.SGD):
         self.assign_sub(variable, learning_rate * velocity)
 
 
+class OneRootAdadelta(keras.optimizers.Optimizer):
+    """Right, in another style: one square root of the ratio, and the averages updated as E += (1 - rho) (x - E)."""
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.rho, self.epsilon = rho, epsilon
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.averages = [(self.add_variable_from_reference(variable, "gradient_average"),
+                          self.add_variable_from_reference(variable, "update_average")) for variable in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        gradient_average, update_average = self.averages[self._get_variable_index(variable)]
+        self.assign_add(gradient_average, (1 - self.rho) * (ops.square(gradient) - gradient_average))
+        update = -gradient * ops.sqrt((update_average + self.epsilon) / (gradient_average + self.epsilon))
+        self.assign_add(update_average, (1 - self.rho) * (ops.square(update) - update_average))
+        self.assign_add(variable, ops.cast(learning_rate, variable.dtype) * update)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class ScaledUpdateAverageAdadelta(keras.optimizers.Adadelta):
+    """Wrong: accumulates the applied step (learning_rate * dx)**2; the same as Keras's only for learning_rate=1."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        gradient_average = self._accumulated_grads[self._get_variable_index(variable)]
+        update_average = self._accumulated_delta_vars[self._get_variable_index(variable)]
+        self.assign(gradient_average, self.rho * gradient_average + (1 - self.rho) * ops.square(gradient))
+        step = -learning_rate * ops.sqrt(update_average + self.epsilon) / ops.sqrt(gradient_average + self.epsilon) * gradient
+        self.assign(update_average, self.rho * update_average + (1 - self.rho) * ops.square(step))
+        self.assign_add(variable, step)
+
+
+class StaleGradientAverageAdadelta(keras.optimizers.Adadelta):
+    """Wrong order: dx is computed with E[g**2] from before this step's gradient is added."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        gradient_average = self._accumulated_grads[self._get_variable_index(variable)]
+        update_average = self._accumulated_delta_vars[self._get_variable_index(variable)]
+        update = -ops.sqrt(update_average + self.epsilon) / ops.sqrt(gradient_average + self.epsilon) * gradient
+        self.assign(gradient_average, self.rho * gradient_average + (1 - self.rho) * ops.square(gradient))
+        self.assign(update_average, self.rho * update_average + (1 - self.rho) * ops.square(update))
+        self.assign_add(variable, learning_rate * update)
+
+
 def per_tensor_global_clip(gradients, clip_norm):
     """Wrong: clips each tensor by its own norm where the global norm was asked for."""
     return [g * clip_norm / ops.maximum(ops.sqrt(ops.sum(ops.square(g))), clip_norm) for g in gradients]
@@ -118,6 +169,10 @@ NAMESPACE = {
     "SGD": keras.optimizers.SGD,
     "RMSprop": keras.optimizers.RMSprop,
     "AdamW": keras.optimizers.AdamW,
+    "Adadelta": keras.optimizers.Adadelta,
+    "OneRootAdadelta": OneRootAdadelta,
+    "ScaledUpdateAverageAdadelta": ScaledUpdateAverageAdadelta,
+    "StaleGradientAverageAdadelta": StaleGradientAverageAdadelta,
     "PaperEpsilonAdam": PaperEpsilonAdam,
     "ZeroStartAdagrad": ZeroStartAdagrad,
     "ForgetfulSGD": ForgetfulSGD,
@@ -229,10 +284,45 @@ def test_zero_start_adagrad_fails_trajectory_and_golden():
 
 @pytest.mark.parametrize("golden_name, target", [
     ("sgd", "SGD"), ("adagrad", "Adagrad"), ("rmsprop_centered", "RMSprop"), ("adam_amsgrad", "Adam"), ("adamw", "AdamW"),
+    ("adadelta", "Adadelta"),
 ])
 def test_keras_builtins_reproduce_their_golden_values(golden_name, target):
     outcome = evaluate(probes.matches_golden(target, golden_name))
     assert outcome.passed, outcome.message
+
+
+ADADELTA_ARGUMENTS = [{"learning_rate": 1.0}, {"learning_rate": 0.5, "rho": 0.8, "epsilon": 1e-4}]
+
+
+@pytest.mark.parametrize("arguments", ADADELTA_ARGUMENTS)
+def test_adadelta_in_another_style_matches_keras(arguments):
+    outcome = evaluate(probes.matches_keras("OneRootAdadelta", "keras.optimizers.Adadelta", arguments, seed=101, steps=8))
+    assert outcome.passed, outcome.message
+    assert evaluate(probes.matches_golden("OneRootAdadelta", "adadelta")).passed
+
+
+def test_adadelta_scaling_the_update_average_needs_a_learning_rate_other_than_one():
+    assert evaluate(probes.matches_keras("ScaledUpdateAverageAdadelta", "keras.optimizers.Adadelta", ADADELTA_ARGUMENTS[0],
+                                         seed=0, steps=6)).passed
+    assert not evaluate(probes.matches_keras("ScaledUpdateAverageAdadelta", "keras.optimizers.Adadelta",
+                                             ADADELTA_ARGUMENTS[1], seed=101, steps=8)).passed
+
+
+def test_adadelta_with_the_old_gradient_average_is_caught():
+    assert not evaluate(probes.matches_keras("StaleGradientAverageAdadelta", "keras.optimizers.Adadelta",
+                                             {"learning_rate": 1.0}, seed=0, steps=6)).passed
+    assert not evaluate(probes.matches_golden("StaleGradientAverageAdadelta", "adadelta")).passed
+
+
+def test_adadelta_hand_computed_steps_hold_for_keras():
+    # The lab's literal checks: two steps by hand (rho=0.5, epsilon=0.01) and Keras's test_single_step.
+    by_hand = probes.steps_equal("Adadelta", {"learning_rate": 1.0, "rho": 0.5, "epsilon": 0.01}, [1.0, -2.0],
+                                 [[1.0, -0.5], [0.5, 0.5]], [[0.8599719916, -1.8639172365], [0.7465714214, -2.0200543852]],
+                                 description="two steps")
+    single = probes.steps_equal("Adadelta", {"learning_rate": 0.5}, [1.0, 2.0, 3.0, 4.0], [[1.0, 6.0, 7.0, 2.0]],
+                                [[0.999292893926, 1.999292893238, 2.999292893233, 3.999292893396]], description="one")
+    assert evaluate(by_hand).passed and evaluate(single).passed
+    assert not evaluate(checks.Check(**{**by_hand.to_json(), "target": "StaleGradientAverageAdadelta"})).passed
 
 
 def test_decay_inside_update_step():

@@ -172,6 +172,78 @@ MUTANTS = {
         ],
         "loses": ["test_rmsprop", "test_rmsprop_centered"],
     },
+    # --- AdaDelta --------------------------------------------------------------------------
+    "adadelta_rho_swapped": {
+        # rho and 1 - rho exchanged in both averages: each step nearly forgets the past instead of keeping 95 %.
+        "cell": "adadelta",
+        "replace": [
+            (
+                "rho * mean_squared_gradient + (1 - rho) * ops.square(gradient)",
+                "(1 - rho) * mean_squared_gradient + rho * ops.square(gradient)",
+            ),
+            (
+                "rho * mean_squared_update + (1 - rho) * ops.square(update)",
+                "(1 - rho) * mean_squared_update + rho * ops.square(update)",
+            ),
+        ],
+        "loses": ["test_adadelta"],
+    },
+    "adadelta_epsilon_outside_sqrt": {
+        # RMS written as sqrt(E) + eps: with E[dx**2] = 0 at the start the numerator is eps, so the weights barely move.
+        "cell": "adadelta",
+        "replace": [
+            (
+                "update = -ops.sqrt(mean_squared_update + self.epsilon) / ops.sqrt(mean_squared_gradient + self.epsilon)",
+                "update = -(ops.sqrt(mean_squared_update) + self.epsilon) / (ops.sqrt(mean_squared_gradient) + self.epsilon)",
+            )
+        ],
+        "loses": ["test_adadelta"],
+    },
+    "adadelta_gradient_average_after_step": {
+        # Accumulators in the wrong order: dx uses E[g**2] from before this step's gradient was added.
+        "cell": "adadelta",
+        "replace": [
+            (
+                "        self.assign(mean_squared_gradient, rho * mean_squared_gradient + (1 - rho) * ops.square(gradient))\n",
+                "",
+            ),
+            (
+                "        # The average keeps the unscaled update;",
+                "        self.assign(mean_squared_gradient, rho * mean_squared_gradient + (1 - rho) * ops.square(gradient))\n"
+                "        # The average keeps the unscaled update;",
+            ),
+        ],
+        "loses": ["test_adadelta"],
+    },
+    "adadelta_numerator_uses_new_update_average": {
+        # dx recomputed after E[dx**2] already holds this step's update: the numerator should use the previous steps'.
+        "cell": "adadelta",
+        "replace": [
+            (
+                "        self.assign_add(variable, learning_rate * update)",
+                "        update = -ops.sqrt(mean_squared_update + self.epsilon) / ops.sqrt(mean_squared_gradient + self.epsilon) * gradient\n"
+                "        self.assign_add(variable, learning_rate * update)",
+            )
+        ],
+        "loses": ["test_adadelta"],
+    },
+    "adadelta_update_average_of_scaled_steps": {
+        # Accumulates (learning_rate * dx)**2, the step actually applied: equal to Keras's only for learning_rate=1.
+        "cell": "adadelta",
+        "replace": [
+            (
+                "rho * mean_squared_update + (1 - rho) * ops.square(update)",
+                "rho * mean_squared_update + (1 - rho) * ops.square(learning_rate * update)",
+            )
+        ],
+        "loses": ["test_adadelta"],
+    },
+    "adadelta_ignores_learning_rate": {
+        # The paper's form, w <- w + dx: Keras scales the step by learning_rate (default 0.001).
+        "cell": "adadelta",
+        "replace": [("        self.assign_add(variable, learning_rate * update)", "        self.assign_add(variable, update)")],
+        "loses": ["test_adadelta"],
+    },
     # --- Adam ------------------------------------------------------------------------------
     "adam_without_bias_correction": {
         "cell": "adam",
