@@ -1,4 +1,5 @@
-"""Probes and check factories for Lab 07: cross-correlation, Conv2D, pooling, 1x1 convolutions, LeNet-5, ResNet blocks.
+"""Probes and check factories for Lab 07: cross-correlation, Conv2D, pooling, 1x1 convolutions, LeNet-5, ResNet and
+DenseNet blocks.
 
 Convolution and pooling layers are deterministic once their weights are fixed, so the probes
 give the student's layer and the Keras built-in the same seeded kernel and bias (found by
@@ -8,7 +9,7 @@ the inputs and the weights, and what a layer rebuilt from ``get_config()`` compu
 Functions (cross-correlation, output sizes, padding, parameter counts) are compared with the
 Keras built-ins or with float64 closed forms computed here, in the trusted process.
 
-Architectures (LeNet-5, residual blocks) are built by the student with a ``conv_layer``
+Architectures (LeNet-5, residual and dense blocks) are built by the student with a ``conv_layer``
 (and ``pooling_layer``) argument. The grader switches the Keras convolution and pooling
 built-ins off while student code runs, so the probes pass stand-ins defined here instead:
 
@@ -20,6 +21,12 @@ built-ins off while student code runs, so the probes pass stand-ins defined here
   float64 closed form predict a whole residual block; it is not a usable convolution.
 * ``pooling_layer`` stand-in: records its settings and keeps the top-left pixel of each window
   (shapes as ``keras.layers.MaxPooling2D``).
+
+The dense-block probe compares with a trusted reference, ``KerasDenseBlock`` (made on first use
+from Keras layers, see ``__getattr__``), run through the same probe with the same stand-ins:
+every convolution and batch normalization gets seeded values chosen by its shape, which a
+correct block makes unique, so both blocks compute with the same weights whatever order or
+names the student gives them.
 
 Probes that multiply matrices or convolve run with TF32 switched off (``labkit.precision``),
 so the float32 tolerances below hold on GPUs too.
@@ -671,9 +678,13 @@ def _stand_in_classes():
     class StandInPooling2D(keras.layers.Layer):
         """A pooling layer's settings and output shape; keeps the top-left pixel of each window."""
 
+        created = []  # every instance, in creation order, so a probe can list the ones a block used
+
         def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
             kwargs.pop("data_format", None)
             super().__init__(**kwargs)
+            self.used = False  # stateless layers count as built from the start: record the first call instead
+            StandInPooling2D.created.append(self)
             self.pool_size = _pair(tuple(pool_size) if isinstance(pool_size, list) else pool_size, "pool_size")
             self.strides = self.pool_size if strides is None else _pair(
                 tuple(strides) if isinstance(strides, list) else strides, "strides")
@@ -688,6 +699,7 @@ def _stand_in_classes():
             return (input_shape[0], *sizes, input_shape[3])
 
         def call(self, inputs):
+            self.used = True
             rows, columns = self.compute_output_shape(inputs.shape)[1:3]
             return inputs[:, :self.strides[0] * (rows - 1) + 1:self.strides[0],
                           :self.strides[1] * (columns - 1) + 1:self.strides[1], :]
@@ -728,7 +740,8 @@ def lenet_architecture(factory, arguments=None, batch_size=2, seed=0):
     try:
         model = factory(**arguments, conv_layer=conv_class, pooling_layer=pooling_class)
     finally:
-        conv_class.created.clear()  # the registry only serves residual_block
+        conv_class.created.clear()  # the registries only serve the block probes
+        pooling_class.created.clear()
     input_shape = _validated_shape(arguments.get("input_shape", (28, 28, 1)), "input_shape", rank=3,
                                    max_elements=65536)
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
@@ -903,6 +916,170 @@ def expected_residual_block(filters, strides, input_shape, seed=0):
         "output_shape": _shape_text((input_shape[0], height, width, filters)),
         **outputs,
     }
+
+
+# ---------------------------------------------------------------------------
+# DenseNet blocks.
+
+
+def _validated_dense_block(num_layers, growth_rate, input_shape, transition_filters, seed):
+    num_layers = _positive_int(num_layers, "num_layers", maximum=6)
+    growth_rate = _positive_int(growth_rate, "growth_rate", maximum=16)
+    input_shape = _validated_shape(input_shape, "input_shape", rank=4, max_elements=2048)
+    if transition_filters is not None:
+        transition_filters = _positive_int(transition_filters, "transition_filters", maximum=32)
+        if min(input_shape[1:3]) < 2:
+            raise ValueError(f"a transition pools 2x2 windows: input_shape {input_shape} needs height and width >= 2.")
+    return num_layers, growth_rate, input_shape, transition_filters, validation.seed(seed)
+
+
+def _seed_batch_normalization(layer, seed):
+    """Seeded gamma, beta, moving mean and variance, chosen by the channel count (unique per BN in a dense block)."""
+    channels = int(layer.moving_mean.shape[0])
+    random = np.random.RandomState([seed, channels, 17])
+    values = {"gamma": random.uniform(0.5, 1.5, channels), "beta": random.normal(size=channels) * 0.3,
+              "moving_mean": random.normal(size=channels) * 0.3,
+              "moving_variance": random.uniform(0.5, 2.0, channels)}
+    for name, value in values.items():
+        variable = getattr(layer, name, None)
+        if variable is not None:
+            variable.assign(value.astype("float32"))
+
+
+def _dense_block_configuration(config):
+    """The dense-block settings a config holds, as one line (missing keys show as such)."""
+    return ", ".join(f"{key}={config.get(key, '<missing>')!r}"
+                     for key in ("num_layers", "growth_rate", "transition_filters"))
+
+
+@_full_precision
+def dense_block(block_class, num_layers, growth_rate, input_shape, transition_filters=None, seed=0):
+    """A dense block ``block_class(num_layers, growth_rate[, transition_filters], conv_layer=..., pooling_layer=...)``.
+
+    The grader's stand-ins are passed for the convolution and pooling classes. After a first call (which builds
+    it), every stand-in convolution gets a seeded centre-tap kernel and every BatchNormalization seeded gamma,
+    beta and moving statistics, each chosen by the weight's shape. Outputs: the sorted settings of the
+    convolutions and pooling layers used, ``trainable_parameters``, ``non_trainable_parameters``,
+    ``output_shape`` and ``symbolic_output_shape`` (a call on ``keras.Input``), ``inference_outputs`` and
+    ``training_outputs``, ``leading_channels_are_the_inputs`` (without a transition: the first input-channels
+    output channels are the inputs, exactly), ``configuration`` (from ``get_config()``), ``rebuilt_outputs``
+    (inference outputs of ``from_config(get_config())`` with the same seeded weights) and ``registered``
+    (registered for Keras serialization under the class's own name).
+    """
+    import keras
+
+    validation.require_class(block_class, "DenseBlock")
+    num_layers, growth_rate, input_shape, transition_filters, seed = _validated_dense_block(
+        num_layers, growth_rate, input_shape, transition_filters, seed)
+    conv_class, pooling_class = _stand_in_classes()
+    inputs = _seeded_normal(input_shape, seed)
+    settings = {} if transition_filters is None else {"transition_filters": transition_filters}
+
+    def built_with_seeded_weights(make):
+        """(block, convolutions used, pooling layers used): make() builds the block, its first call builds it."""
+        keras.utils.set_random_seed(seed)
+        conv_class.created.clear()
+        pooling_class.created.clear()
+        try:
+            block = make()
+            block(inputs, training=False)
+            convolutions = [convolution for convolution in conv_class.created if convolution.built]
+            poolings = [pooling for pooling in pooling_class.created if pooling.used]
+        finally:
+            conv_class.created.clear()
+            pooling_class.created.clear()
+        for convolution in convolutions:
+            convolution.kernel.assign(_centre_tap_kernel(tuple(convolution.kernel.shape), seed))
+        for layer in block._flatten_layers(include_self=False):  # Keras has no public recursive list of sub-layers
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.built:  # one never called has no weights
+                _seed_batch_normalization(layer, seed)
+        return block, convolutions, poolings
+
+    block, convolutions, poolings = built_with_seeded_weights(
+        lambda: block_class(num_layers, growth_rate, **settings, conv_layer=conv_class, pooling_layer=pooling_class))
+    inference = _numpy(block(inputs, training=False))
+    training = _numpy(block(inputs, training=True))  # updates the moving statistics: after the inference call
+    outputs = {
+        "convolutions": "; ".join(sorted(convolution.description() for convolution in convolutions)),
+        "pooling_layers": "; ".join(sorted(pooling.description() for pooling in poolings)) or "none",
+        "trainable_parameters": int(sum(int(np.prod(weight.shape)) for weight in block.trainable_weights)),
+        "non_trainable_parameters": int(sum(int(np.prod(weight.shape)) for weight in block.non_trainable_weights)),
+        "output_shape": _shape_text(inference.shape),
+        "symbolic_output_shape": _shape_text(block(keras.Input(shape=input_shape[1:])).shape),
+        "inference_outputs": inference,
+        "training_outputs": training,
+    }
+    if transition_filters is None:
+        channels = input_shape[-1]
+        outputs["leading_channels_are_the_inputs"] = bool(
+            inference.shape[:3] == inputs.shape[:3] and inference.shape[-1] >= channels
+            and np.array_equal(inference[..., :channels], inputs.astype(np.float64)))
+    config = block.get_config()
+    outputs["configuration"] = _dense_block_configuration(config)
+    try:
+        rebuilt, _, _ = built_with_seeded_weights(
+            lambda: block_class.from_config({**config, "conv_layer": conv_class, "pooling_layer": pooling_class}))
+        outputs["rebuilt_outputs"] = _numpy(rebuilt(inputs, training=False))
+    except Exception as error:  # noqa: BLE001 - reported as the output, so the check says what went wrong
+        outputs["rebuilt_outputs"] = f"from_config(get_config()) raised {type(error).__name__}"
+    name = keras.saving.get_registered_name(block_class)
+    outputs["registered"] = name != block_class.__name__ and keras.saving.get_registered_object(name) is block_class
+    return outputs
+
+
+def _keras_dense_block():
+    """The trusted reference: the lab's dense block written with Keras layers (Concatenate, BatchNormalization)."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="labkit")
+    class KerasDenseBlock(keras.layers.Layer):
+        """num_layers x (BN -> ReLU -> 3x3 conv of growth_rate filters), each concatenated after its input."""
+
+        def __init__(self, num_layers, growth_rate, transition_filters=None, conv_layer=keras.layers.Conv2D,
+                     pooling_layer=keras.layers.AveragePooling2D, **kwargs):
+            super().__init__(**kwargs)
+            self.num_layers, self.growth_rate, self.transition_filters = num_layers, growth_rate, transition_filters
+            self.conv_layer, self.pooling_layer = conv_layer, pooling_layer
+
+        def build(self, input_shape):
+            self.norms = [keras.layers.BatchNormalization() for _ in range(self.num_layers)]
+            self.convolutions = [self.conv_layer(self.growth_rate, 3, padding="same", use_bias=False)
+                                 for _ in range(self.num_layers)]
+            self.concatenate = keras.layers.Concatenate(axis=-1)
+            if self.transition_filters is not None:
+                self.transition_norm = keras.layers.BatchNormalization()
+                self.transition_convolution = self.conv_layer(self.transition_filters, 1, use_bias=False)
+                self.transition_pooling = self.pooling_layer(2)
+
+        def call(self, inputs, training=None):
+            features = inputs
+            for norm, convolution in zip(self.norms, self.convolutions):
+                new_features = convolution(keras.activations.relu(norm(features, training=training)))
+                features = self.concatenate([features, new_features])
+            if self.transition_filters is not None:
+                features = self.transition_convolution(
+                    keras.activations.relu(self.transition_norm(features, training=training)))
+                features = self.transition_pooling(features)
+            return features
+
+        def get_config(self):
+            return {**super().get_config(), "num_layers": self.num_layers, "growth_rate": self.growth_rate,
+                    "transition_filters": self.transition_filters}
+
+    return KerasDenseBlock
+
+
+_REFERENCE_FACTORIES = {"KerasDenseBlock": _keras_dense_block}
+_REFERENCES_MADE = {}
+
+
+def __getattr__(name):
+    """Trusted references made from Keras on first use (this module must not import Keras when it is imported)."""
+    if name not in _REFERENCE_FACTORIES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _REFERENCES_MADE:
+        _REFERENCES_MADE[name] = _REFERENCE_FACTORIES[name]()
+    return _REFERENCES_MADE[name]
 
 
 # ---------------------------------------------------------------------------
@@ -1090,6 +1267,24 @@ def residual_block_matches(description, filters, strides, input_shape, *, seed=0
         target=target,
         arguments={"filters": filters, "strides": strides, "input_shape": list(input_shape), "seed": seed},
         expected=expected_residual_block(filters, strides, input_shape, seed),
+        rtol=BLOCK_RTOL,
+        atol=BLOCK_ATOL,
+        hint=hint,
+    )
+
+
+def dense_block_matches(description, num_layers, growth_rate, input_shape, *, transition_filters=None, seed=0,
+                        target="DenseBlock", hint=""):
+    """A Check against a DenseBlock built from Keras layers with the same seeded weights (structure, outputs, config)."""
+    num_layers, growth_rate, input_shape, transition_filters, seed = _validated_dense_block(
+        num_layers, growth_rate, input_shape, transition_filters, seed)
+    return Check(
+        description=description,
+        probe=f"{PROBE_MODULE}.dense_block",
+        target=target,
+        arguments={"num_layers": num_layers, "growth_rate": growth_rate, "input_shape": list(input_shape),
+                   "transition_filters": transition_filters, "seed": seed},
+        reference=f"{PROBE_MODULE}.KerasDenseBlock",
         rtol=BLOCK_RTOL,
         atol=BLOCK_ATOL,
         hint=hint,

@@ -531,6 +531,168 @@ class InferenceOnlyBlock(BuildBlock):
         return super().call(inputs, training=False)
 
 
+# ---------------------------------------------------------------------------
+# Dense blocks.
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class ConcatenatingDenseBlock(keras.layers.Layer):
+    """Correct: sub-layers made in build, ops.concatenate of the features so far and the new ones."""
+
+    def __init__(self, num_layers, growth_rate, transition_filters=None, conv_layer=keras.layers.Conv2D,
+                 pooling_layer=keras.layers.AveragePooling2D, **kwargs):
+        super().__init__(**kwargs)
+        self.num_layers, self.growth_rate, self.transition_filters = num_layers, growth_rate, transition_filters
+        self.conv_layer, self.pooling_layer = conv_layer, pooling_layer
+
+    def build(self, input_shape):
+        self.norms = [keras.layers.BatchNormalization() for _ in range(self.num_layers)]
+        self.convolutions = [self.conv_layer(self.growth_rate, 3, padding="same", use_bias=False)
+                             for _ in range(self.num_layers)]
+        if self.transition_filters is not None:
+            self.transition_norm = keras.layers.BatchNormalization()
+            self.transition = self.conv_layer(self.transition_filters, 1, use_bias=False)
+            self.pooling = self.pooling_layer(2)
+
+    def new_features(self, index, features, training):
+        return self.convolutions[index](ops.relu(self.norms[index](features, training=training)))
+
+    def call(self, inputs, training=None):
+        features = inputs
+        for index in range(self.num_layers):
+            features = ops.concatenate([features, self.new_features(index, features, training)], axis=-1)
+        if self.transition_filters is not None:
+            features = self.pooling(self.transition(ops.relu(self.transition_norm(features, training=training))))
+        return features
+
+    def get_config(self):
+        return {**super().get_config(), "num_layers": self.num_layers, "growth_rate": self.growth_rate,
+                "transition_filters": self.transition_filters}
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class ListDenseBlock(keras.layers.Layer):
+    """Correct, another style: sub-layers made in __init__, the paper's list of all feature maps concatenated anew."""
+
+    def __init__(self, num_layers, growth_rate, transition_filters=None, conv_layer=keras.layers.Conv2D,
+                 pooling_layer=keras.layers.AveragePooling2D, **kwargs):
+        super().__init__(**kwargs)
+        self.settings = {"num_layers": num_layers, "growth_rate": growth_rate,
+                         "transition_filters": transition_filters}
+        self.layer_pairs = [(keras.layers.BatchNormalization(), conv_layer(growth_rate, (3, 3), strides=(1, 1),
+                                                                           padding="same", use_bias=False))
+                            for _ in range(num_layers)]
+        self.transition = None if transition_filters is None else (
+            keras.layers.BatchNormalization(), conv_layer(transition_filters, (1, 1), use_bias=False),
+            pooling_layer(pool_size=(2, 2)))
+        self.concatenate = keras.layers.Concatenate()
+
+    def call(self, inputs, training=None):
+        maps = [inputs]
+        for norm, convolution in self.layer_pairs:
+            joined = maps[0] if len(maps) == 1 else self.concatenate(maps)
+            maps.append(convolution(keras.activations.relu(norm(joined, training=training))))
+        features = self.concatenate(maps)
+        if self.transition is not None:
+            norm, convolution, pooling = self.transition
+            features = pooling(convolution(keras.activations.relu(norm(features, training=training))))
+        return features
+
+    def get_config(self):
+        return {**super().get_config(), **self.settings}
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class LastOutputOnlyDenseBlock(ConcatenatingDenseBlock):
+    """Wrong: a plain stack, each layer seeing only the previous layer's output."""
+
+    def call(self, inputs, training=None):
+        features = inputs
+        for index in range(self.num_layers):
+            features = self.new_features(index, features, training)
+        return features
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class NewFeaturesFirstDenseBlock(ConcatenatingDenseBlock):
+    """Wrong: the new channels first, so the inputs are no longer the first output channels."""
+
+    def call(self, inputs, training=None):
+        features = inputs
+        for index in range(self.num_layers):
+            features = ops.concatenate([self.new_features(index, features, training), features], axis=-1)
+        return features
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class HeightConcatenatingDenseBlock(ConcatenatingDenseBlock):
+    """Wrong: concatenates along the height (the new maps need as many channels as the input to fit)."""
+
+    def build(self, input_shape):
+        self.growth_rate = int(input_shape[-1])
+        super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        features = inputs
+        for index in range(self.num_layers):
+            features = ops.concatenate([features, self.new_features(index, features, training)], axis=1)
+        return features
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class PostActivationDenseBlock(ConcatenatingDenseBlock):
+    """Wrong: conv -> BN -> ReLU (the ResNet order) instead of BN -> ReLU -> conv."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.norms = [keras.layers.BatchNormalization() for _ in range(self.num_layers)]
+
+    def new_features(self, index, features, training):
+        return ops.relu(self.norms[index](self.convolutions[index](features), training=training))
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class InputGrowthDenseBlock(ConcatenatingDenseBlock):
+    """Wrong: every layer adds as many channels as the block's input (growth applied to the input channels)."""
+
+    def build(self, input_shape):
+        self.growth_rate = int(input_shape[-1])
+        super().build(input_shape)
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class BiasedDenseBlock(ConcatenatingDenseBlock):
+    """Wrong: convolutions with a bias (BN follows in the next layer; the paper's convolutions have none)."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.convolutions = [self.conv_layer(self.growth_rate, 3, padding="same") for _ in range(self.num_layers)]
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class MaxPoolingTransitionDenseBlock(ConcatenatingDenseBlock):
+    """Wrong: the transition pools with a 3x3 window and stride 2."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.transition_filters is not None:
+            self.pooling = self.pooling_layer(3, strides=2)
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class ConfigWithoutTransitionDenseBlock(ConcatenatingDenseBlock):
+    """Wrong: get_config forgets transition_filters."""
+
+    def get_config(self):
+        config = super().get_config()
+        del config["transition_filters"]
+        return config
+
+
+class UnregisteredDenseBlock(ConcatenatingDenseBlock):
+    """Wrong: correct computations, but not registered for serialization."""
+
+
 NAMESPACE = {name: value for name, value in globals().items() if not name.startswith("_")}
 NAMESPACE["NotAClass"] = SliceConv2D(2, 3)
 
@@ -904,6 +1066,107 @@ def test_residual_block_probe_lists_only_the_convolutions_used():
 
 
 # ---------------------------------------------------------------------------
+# Dense blocks.
+
+DENSE_CASES = [(3, 4, (2, 5, 5, 5), None), (2, 3, (2, 6, 6, 2), 4), (1, 6, (3, 4, 4, 1), None),
+               (3, 4, (2, 5, 7, 2), 7)]
+
+
+def dense_outcomes(target, cases=DENSE_CASES):
+    return [outcome(probes.dense_block_matches("dense", num_layers, growth_rate, shape,
+                                               transition_filters=transition_filters, seed=seed, target=target))
+            for seed, (num_layers, growth_rate, shape, transition_filters) in enumerate(cases)]
+
+
+@pytest.mark.parametrize("target", ["ConcatenatingDenseBlock", "ListDenseBlock"])
+@pytest.mark.filterwarnings(INIT_STYLE_WARNING)
+def test_correct_dense_blocks_pass(target):
+    results = dense_outcomes(target)
+    assert all(result.passed for result in results), [result.message for result in results]
+
+
+@pytest.mark.parametrize("target, output", [
+    ("LastOutputOnlyDenseBlock", "leading_channels_are_the_inputs"),
+    ("NewFeaturesFirstDenseBlock", "leading_channels_are_the_inputs"),
+    ("HeightConcatenatingDenseBlock", "output_shape"),
+    ("PostActivationDenseBlock", "inference_outputs"),
+    ("InputGrowthDenseBlock", "trainable_parameters"),
+    ("BiasedDenseBlock", "convolutions"),
+    ("MaxPoolingTransitionDenseBlock", "pooling_layers"),
+    ("ConfigWithoutTransitionDenseBlock", "configuration"),
+    ("UnregisteredDenseBlock", "registered"),
+])
+def test_wrong_dense_blocks_fail_on_what_they_get_wrong(target, output):
+    results = dense_outcomes(target, DENSE_CASES[:2])  # one case without and one with a transition
+    assert not all(result.passed for result in results)
+    assert any(f"`{output}`" in result.message for result in results), [result.message for result in results]
+
+
+def test_dense_reference_with_keras_layers_equals_a_float64_closed_form():
+    """The trusted reference, built from real keras.layers.Conv2D and AveragePooling2D with full 3x3 kernels,
+    computes BN -> ReLU -> conv, concatenated after the inputs, then the transition (float64 NumPy)."""
+    shape, growth_rate, transition_filters = (2, 6, 6, 3), 4, 5
+    inputs = probes._seeded_normal(shape, 5)
+    block = probes.KerasDenseBlock(2, growth_rate, transition_filters=transition_filters)
+    block(inputs)
+    random = np.random.RandomState(5)
+    kernels = {}
+    for layer in block._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Conv2D):
+            kernels[layer.name] = random.normal(size=tuple(layer.kernel.shape)).astype("float32") * 0.3
+            layer.kernel.assign(kernels[layer.name])
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            probes._seed_batch_normalization(layer, 5)
+
+    def batch_norm(layer, values):
+        gamma, beta, mean, variance = (np.asarray(ops.convert_to_numpy(weight), dtype=np.float64) for weight in (
+            layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance))
+        return gamma * (values - mean) / np.sqrt(variance + layer.epsilon) + beta
+
+    features = inputs.astype(np.float64)
+    for norm, convolution in zip(block.norms, block.convolutions):
+        new = probes.reference_conv2d(np.maximum(batch_norm(norm, features), 0), kernels[convolution.name],
+                                      padding="same")
+        features = np.concatenate([features, new], axis=-1)
+    features = probes.reference_conv2d(np.maximum(batch_norm(block.transition_norm, features), 0),
+                                       kernels[block.transition_convolution.name])
+    expected = features.reshape(2, 3, 2, 3, 2, transition_filters).mean(axis=(2, 4))
+    # Float32 BN and sums of at most 9 * 11 products of size ~1: 1e-4 leaves a wide margin (see BLOCK_RTOL).
+    np.testing.assert_allclose(ops.convert_to_numpy(block(inputs, training=False)), expected, rtol=1e-4, atol=1e-4)
+    assert block.count_params() == (9 * 3 * 4 + 9 * 7 * 4 + 11 * 5) + 4 * (3 + 7 + 11)
+
+
+def test_dense_block_probe_reports_what_it_compares():
+    outputs = probes.dense_block(ConcatenatingDenseBlock, 2, 3, (2, 4, 4, 2), transition_filters=4)
+    assert outputs["convolutions"].count("kernel_size=(3, 3)") == 2 and "filters=4, kernel_size=(1, 1)" in outputs[
+        "convolutions"]
+    assert outputs["pooling_layers"] == "pooling_layer(pool_size=(2, 2), strides=(2, 2), padding='valid')"
+    assert outputs["trainable_parameters"] == 9 * 2 * 3 + 9 * 5 * 3 + 8 * 4 + 2 * (2 + 5 + 8)
+    assert outputs["non_trainable_parameters"] == 2 * (2 + 5 + 8)
+    assert outputs["output_shape"] == "(2, 2, 2, 4)" and outputs["symbolic_output_shape"] == "(None, 2, 2, 4)"
+    assert outputs["configuration"] == "num_layers=2, growth_rate=3, transition_filters=4"
+    assert outputs["registered"] is True
+    np.testing.assert_allclose(outputs["rebuilt_outputs"], outputs["inference_outputs"], rtol=1e-6, atol=1e-6)
+    without = probes.dense_block(ConcatenatingDenseBlock, 1, 2, (1, 3, 3, 2))
+    assert without["leading_channels_are_the_inputs"] is True and without["pooling_layers"] == "none"
+
+
+@pytest.mark.parametrize("arguments", [
+    (0, 4, (1, 4, 4, 2), None), (7, 4, (1, 4, 4, 2), None), (2, 0, (1, 4, 4, 2), None),
+    (2, 4, (4, 4, 2), None), (2, 4, (1, 1, 4, 2), 3), (2, 4, (1, 4, 4, 2), 0), (True, 4, (1, 4, 4, 2), None),
+])
+def test_dense_block_checks_reject_bad_arguments(arguments):
+    num_layers, growth_rate, shape, transition_filters = arguments
+    with pytest.raises(ValueError):
+        probes.dense_block_matches("bad", num_layers, growth_rate, shape, transition_filters=transition_filters)
+
+
+def test_dense_block_probe_needs_a_class():
+    result = outcome(probes.dense_block_matches("class", 2, 3, (1, 4, 4, 2), target="lenet_sequential"))
+    assert not result.passed and "class" in result.message
+
+
+# ---------------------------------------------------------------------------
 # Targets and arguments.
 
 
@@ -1000,7 +1263,7 @@ def test_student_side_probes_do_not_need_the_forbidden_built_ins():
         from tests.test_convolution_probes import (SliceConv2D, StackMaxPooling2D, StackAveragePooling2D,
                                                    correlate_with_loops, output_size_correct, same_padding_correct,
                                                    pointwise_einsum, conv_count_correct, dense_count_correct,
-                                                   lenet_sequential, BuildBlock)
+                                                   lenet_sequential, BuildBlock, ConcatenatingDenseBlock)
 
         runner.disable_builtins({forbidden!r})
         for disabled in (lambda: keras.layers.Conv2D(2, 3), lambda: keras.layers.MaxPooling2D(),
@@ -1026,6 +1289,8 @@ def test_student_side_probes_do_not_need_the_forbidden_built_ins():
         outputs = probes.residual_block(BuildBlock, 6, 2, (2, 8, 8, 3))
         expected = probes.expected_residual_block(6, 2, (2, 8, 8, 3))
         np.testing.assert_allclose(outputs["training_outputs"], expected["training_outputs"], rtol=1e-4, atol=1e-4)
+        outputs = probes.dense_block(ConcatenatingDenseBlock, 2, 3, (2, 4, 4, 2), transition_filters=4)
+        assert outputs["rebuilt_outputs"].shape == (2, 2, 2, 4) and outputs["registered"], outputs
         print("ok")
     """)
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

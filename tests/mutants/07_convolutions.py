@@ -120,4 +120,62 @@ MUTANTS = {
         )],
         "loses": ["test_residual_block"],
     },
+    # --- Dense blocks -----------------------------------------------------------------------------
+    "dense_concatenates_only_the_last_output": {
+        # Keeps only the newest layer's output (a plain stack of convolutions): no concatenation at all.
+        "cell": "dense_block",
+        "replace": [(
+            "            features = ops.concatenate([features, new_features], axis=-1)",
+            "            features = new_features",
+        )],
+        "loses": ["test_dense_block"],
+    },
+    "dense_concatenates_along_the_width": {
+        # The wrong axis: the maps grow wider instead of the channels.
+        "cell": "dense_block",
+        "replace": [(
+            "            features = ops.concatenate([features, new_features], axis=-1)",
+            "            features = ops.concatenate([features, new_features], axis=2)",
+        )],
+        "loses": ["test_dense_block"],
+    },
+    "dense_new_features_first": {
+        # The new channels first: same shape and parameters, but the inputs are no longer the first channels.
+        "cell": "dense_block",
+        "replace": [(
+            "            features = ops.concatenate([features, new_features], axis=-1)",
+            "            features = ops.concatenate([new_features, features], axis=-1)",
+        )],
+        "loses": ["test_dense_block"],
+    },
+    "dense_convolution_without_bn_relu": {
+        # Convolves the raw features: no pre-activation BN -> ReLU (and the batch normalizations go unused).
+        "cell": "dense_block",
+        "replace": [(
+            "            new_features = convolution(ops.relu(norm(features, training=training)))",
+            "            new_features = convolution(features)",
+        )],
+        "loses": ["test_dense_block"],
+    },
+    "dense_growth_from_the_input_channels": {
+        # Each layer makes as many channels as the block's input instead of growth_rate.
+        "cell": "dense_block",
+        "replace": [(
+            "        self.convolutions = [self.conv_layer(self.growth_rate, 3, padding=\"same\", use_bias=False)\n"
+            "                             for _ in range(self.num_layers)]",
+            "        self.convolutions = [self.conv_layer(int(input_shape[-1]), 3, padding=\"same\", use_bias=False)\n"
+            "                             for _ in range(self.num_layers)]",
+        )],
+        "loses": ["test_dense_block"],
+    },
+    "dense_config_without_transition": {
+        # get_config forgets transition_filters: a block rebuilt from its config has no transition.
+        "cell": "dense_block",
+        "replace": [(
+            "        return {**super().get_config(), \"num_layers\": self.num_layers, \"growth_rate\": self.growth_rate,\n"
+            "                \"transition_filters\": self.transition_filters}",
+            "        return {**super().get_config(), \"num_layers\": self.num_layers, \"growth_rate\": self.growth_rate}",
+        )],
+        "loses": ["test_dense_block"],
+    },
 }
