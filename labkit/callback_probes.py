@@ -16,10 +16,17 @@ works in training and is not detected: that check does not apply on torch
 ``torch.compile(fullgraph=True)`` is no way out: it rejects Keras's own CosineDecay, whose
 ``ops.cond`` is a Python ``if`` on torch, and takes seconds per schedule.
 
+A schedule meant to be saved with a model must also survive ``from_config(get_config())`` and
+``keras.saving``'s serialize/deserialize without ``custom_objects``; ``schedule_round_trip`` checks
+both. Schedules composed of other schedules get their components as ``component_schedule_spec``
+dicts, since a check's arguments travel to the grading sandbox as JSON.
+
 Keras is imported inside the functions only: the autograder imports this module in a process
 that must not load TensorFlow.
 """
 
+import json
+import math
 import numbers
 import warnings
 
@@ -34,6 +41,8 @@ _MODEL_CLASSES = 2
 _MAX_EPOCHS = 200
 _MAX_STEPS = 2000  # per check: probe outputs stay small
 _MAX_PLOT_STEPS = 100_000
+# The shapes of the component schedules a composed-schedule check builds (see component_schedule_spec).
+COMPONENT_KINDS = ("constant", "linear", "exponential", "cosine")
 
 # Tolerances.
 # Callbacks: `best` is a value copied from the logs and learning rates are read back from the
@@ -352,6 +361,143 @@ def schedule_values(schedule_class, arguments=None, steps=(0,)):
     return {"values": evaluate_schedule(schedule, steps), "config": schedule.get_config()}
 
 
+def component_schedule_spec(kind, start, end=None, steps=1):
+    """A JSON-able description of a simple schedule used as a component of a composed-schedule check.
+
+    kind "constant": `start`; "linear": from `start` to `end` in `steps` steps, then `end`; "exponential":
+    start * (end / start) ** (step / steps), not clamped; "cosine": half a cosine from `start` to `end` in `steps`
+    steps, then `end`. (Keras's own schedules cannot be the components: the grading sandbox disables the
+    built-ins a lab asks students to re-implement.)
+    """
+    if kind not in COMPONENT_KINDS:
+        raise ValueError(f"kind must be one of {COMPONENT_KINDS}, got {kind!r}.")
+    end = start if end is None else end
+    for name, value in (("start", start), ("end", end)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+            raise ValueError(f"{name} must be a non-negative learning rate, got {value!r}.")
+        if kind == "exponential" and not value > 0:
+            raise ValueError(f"an exponential component needs positive rates, got {name}={value!r}.")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+    return {"component": kind, "start": float(start), "end": float(end), "steps": int(steps)}
+
+
+_component_class = []
+
+
+def component_schedule_class():
+    """The registered LearningRateSchedule class that component_schedule_spec dicts describe (made on first use,
+    so that importing this module does not load Keras)."""
+    if _component_class:
+        return _component_class[0]
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="labkit_probes")
+    class ComponentSchedule(keras.optimizers.schedules.LearningRateSchedule):
+        """A constant, linear, exponential or cosine schedule (see component_schedule_spec)."""
+
+        def __init__(self, component, start, end, steps):
+            self.component, self.start, self.end, self.steps = component, start, end, steps
+
+        def __call__(self, step):
+            start = ops.convert_to_tensor(self.start, dtype="float32")
+            end = ops.convert_to_tensor(self.end, dtype="float32")
+            progress = ops.cast(step, "float32") / float(self.steps)
+            clamped = ops.minimum(progress, 1.0)
+            if self.component == "linear":
+                return start + (end - start) * clamped
+            if self.component == "exponential":
+                return start * ops.power(end / start, progress)
+            if self.component == "cosine":
+                return end + (start - end) * 0.5 * (1.0 + ops.cos(np.pi * clamped))
+            return start + 0.0 * progress
+
+        def get_config(self):
+            return {"component": self.component, "start": self.start, "end": self.end, "steps": self.steps}
+
+    _component_class.append(ComponentSchedule)
+    return ComponentSchedule
+
+
+def component_schedule_float64(spec, step):
+    """A component schedule's value at an integer step, in float64 (the reference of composed-schedule checks)."""
+    spec = component_schedule_spec(spec["component"], spec["start"], spec["end"], spec["steps"])
+    start, end, progress = spec["start"], spec["end"], step / spec["steps"]
+    clamped = min(progress, 1.0)
+    if spec["component"] == "linear":
+        return start + (end - start) * clamped
+    if spec["component"] == "exponential":
+        return start * (end / start) ** progress
+    if spec["component"] == "cosine":
+        return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * clamped))
+    return start
+
+
+def _is_component_spec(value):
+    return isinstance(value, dict) and "component" in value
+
+
+def _built_arguments(arguments):
+    """The arguments with every component_schedule_spec (also inside a list) replaced by the schedule it describes."""
+
+    def build(value):
+        if _is_component_spec(value):
+            spec = component_schedule_spec(value["component"], value["start"], value["end"], value["steps"])
+            return component_schedule_class()(spec["component"], spec["start"], spec["end"], spec["steps"])
+        if isinstance(value, (list, tuple)):
+            return [build(item) for item in value]
+        return value
+
+    return {name: build(value) for name, value in arguments.items()}
+
+
+def schedule_round_trip(schedule_class, arguments=None, steps=(0,)):
+    """A schedule's values at integer steps, and the same after from_config(get_config()) and after a save-style
+    round trip (keras.saving serialize, JSON, deserialize without custom_objects: only a registered class comes back).
+
+    `arguments` may hold component_schedule_spec dicts (alone or in lists), built into schedules first.
+    `round_trip_error` is None when every stage worked, else what went wrong first.
+    """
+    import keras
+
+    validation.require_class(schedule_class, "learning-rate schedule")
+    arguments = validation.keyword_arguments(arguments, "arguments")
+    steps = _validated_steps(steps)
+    schedule = schedule_class(**_built_arguments(arguments))
+    outputs = {
+        "values": evaluate_schedule(schedule, steps),
+        "values_from_config": np.full(len(steps), np.nan),
+        "values_deserialized": np.full(len(steps), np.nan),
+        "deserialized_same_class": False,
+        "round_trip_error": None,
+    }
+    try:
+        config = json.loads(json.dumps(schedule.get_config()))
+    except (TypeError, ValueError) as error:
+        outputs["round_trip_error"] = (
+            "get_config() must return JSON-serializable values (numbers, strings, lists, dicts); serialize nested "
+            f"schedules with keras.optimizers.schedules.serialize ({type(error).__name__}: {error})"
+        )
+        return outputs
+    try:
+        outputs["values_from_config"] = evaluate_schedule(schedule_class.from_config(config), steps)
+    except Exception as error:  # a student's from_config may fail in any way: report it as the check's outcome
+        outputs["round_trip_error"] = f"from_config(get_config()) failed: {type(error).__name__}: {error}"
+        return outputs
+    try:
+        serialized = json.loads(json.dumps(keras.saving.serialize_keras_object(schedule)))
+        rebuilt = keras.saving.deserialize_keras_object(serialized)
+        outputs["values_deserialized"] = evaluate_schedule(rebuilt, steps)
+        outputs["deserialized_same_class"] = type(rebuilt) is schedule_class
+    except Exception as error:  # as above: the outcome, not a crash of the grader
+        outputs["round_trip_error"] = (
+            "keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule)) failed "
+            f"(is the class registered with @keras.saving.register_keras_serializable?): {type(error).__name__}: {error}"
+        )
+    return outputs
+
+
 # ---------------------------------------------------------------------------
 # Check factories.
 
@@ -443,6 +589,31 @@ def schedule_matches_values(description, target, arguments, steps, values, confi
         target=target,
         arguments={"arguments": validation.keyword_arguments(arguments, "arguments"), "steps": steps},
         expected={"values": values, "config": dict(config)},
+        rtol=SCHEDULE_RTOL,
+        atol=_schedule_atol(peak_learning_rate),
+        hint=hint,
+    )
+
+
+def schedule_round_trip_matches_values(description, target, arguments, steps, values, *, peak_learning_rate, hint=""):
+    """A Check against literal float64 values that must also hold after from_config(get_config()) and after
+    keras.saving's serialize/deserialize (the class registered, nested schedules serialized)."""
+    steps = _validated_steps(steps)
+    values = [float(value) for value in values]
+    if len(values) != len(steps):
+        raise ValueError(f"give one expected value per step: {len(steps)} steps but {len(values)} values.")
+    return Check(
+        description=description,
+        probe=f"{PROBE_MODULE}.schedule_round_trip",
+        target=target,
+        arguments={"arguments": validation.keyword_arguments(arguments, "arguments"), "steps": steps},
+        expected={
+            "values": values,
+            "values_from_config": values,
+            "values_deserialized": values,
+            "deserialized_same_class": True,
+            "round_trip_error": None,
+        },
         rtol=SCHEDULE_RTOL,
         atol=_schedule_atol(peak_learning_rate),
         hint=hint,

@@ -549,3 +549,203 @@ def test_probes_reject_bad_arguments_too():
                                         steps=[0, -3])
     with pytest.raises(TypeError):
         callback_probes.schedule_values(SCHEDULES.CosineDecay(0.1, 5), {}, steps=[0])
+
+
+# ---------------------------------------------------------------------------
+# PyTorch-style schedules: MultiStepDecay (MultiStepLR) and SequentialSchedule (SequentialLR).
+
+
+def multi_step_float64(step, initial_learning_rate, milestones, gamma=0.1):
+    """PyTorch's MultiStepLR in float64: the rate is multiplied by gamma at (from) every milestone."""
+    return initial_learning_rate * gamma ** sum(step >= milestone for milestone in milestones)
+
+
+def sequential_float64(step, schedules, boundaries):
+    """PyTorch's SequentialLR in float64: schedules[i] from boundaries[i-1] on, counting its steps from there."""
+    index = sum(step >= boundary for boundary in boundaries)
+    start = boundaries[index - 1] if index else 0
+    return callback_probes.component_schedule_float64(schedules[index], step - start)
+
+
+@keras.saving.register_keras_serializable(package="test_callback_probes")
+class MultiStepByLoop(SCHEDULES.LearningRateSchedule):
+    """A correct MultiStepLR written as a Python loop over the milestones (a hyperparameter) with ops.where."""
+
+    def __init__(self, initial_learning_rate, milestones, gamma=0.1, name="MultiStepDecay", after=False,
+                 gamma_once=False):
+        self.initial_learning_rate, self.milestones, self.gamma, self.name = initial_learning_rate, milestones, gamma, name
+        self.after, self.gamma_once = after, gamma_once  # the two wrong variants below
+
+    def __call__(self, step):
+        step = ops.cast(step, "int32")
+        learning_rate = ops.convert_to_tensor(self.initial_learning_rate, dtype="float32")
+        for milestone in self.milestones:
+            reached = step > milestone if self.after else step >= milestone
+            decayed = self.initial_learning_rate * self.gamma if self.gamma_once else learning_rate * self.gamma
+            learning_rate = ops.where(reached, decayed, learning_rate)
+        return learning_rate
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "milestones": self.milestones,
+                "gamma": self.gamma, "name": self.name}
+
+
+@keras.saving.register_keras_serializable(package="test_callback_probes")
+class MultiStepAfterMilestone(MultiStepByLoop):
+    """Off by one: drops one step after each milestone, as PiecewiseConstantDecay does at its boundaries."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, after=True, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="test_callback_probes")
+class MultiStepGammaOnce(MultiStepByLoop):
+    """Multiplies by gamma once, whatever the number of milestones passed."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, gamma_once=True, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="test_callback_probes")
+class SequentialByStacking(SCHEDULES.LearningRateSchedule):
+    """A correct SequentialLR: every schedule on its local step, stacked, the one in charge taken by index."""
+
+    def __init__(self, schedules, boundaries, name="SequentialSchedule", restart=True):
+        self.schedules, self.boundaries, self.name, self.restart = list(schedules), list(boundaries), name, restart
+
+    def __call__(self, step):
+        step = ops.cast(step, "int32")
+        starts = [0] + self.boundaries
+        index = sum((ops.cast(step >= boundary, "int32") for boundary in self.boundaries), ops.zeros((), "int32"))
+        values = [
+            ops.cast(schedule(ops.maximum(step - start, 0) if self.restart else step), "float32")
+            for schedule, start in zip(self.schedules, starts)
+        ]
+        return ops.take(ops.stack(values), index)
+
+    def get_config(self):
+        return {"schedules": [keras.saving.serialize_keras_object(schedule) for schedule in self.schedules],
+                "boundaries": self.boundaries, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        schedules = [keras.saving.deserialize_keras_object(schedule) for schedule in config["schedules"]]
+        return cls(schedules, config["boundaries"], config["name"])
+
+
+@keras.saving.register_keras_serializable(package="test_callback_probes")
+class SequentialNotRestarted(SequentialByStacking):
+    """Passes the global step to every schedule: a later schedule does not start from its own step 0."""
+
+    def __init__(self, schedules, boundaries, name="SequentialSchedule"):
+        super().__init__(schedules, boundaries, name, restart=False)
+
+
+@keras.saving.register_keras_serializable(package="test_callback_probes")
+class SequentialWithoutFromConfig(SequentialByStacking):
+    """Serializes its schedules but keeps the default from_config, which passes their dicts on unbuilt."""
+
+    from_config = classmethod(SCHEDULES.LearningRateSchedule.from_config.__func__)
+
+
+@keras.saving.register_keras_serializable(package="test_callback_probes")
+class SequentialWithObjectsInConfig(SequentialByStacking):
+    """Puts the schedule objects themselves into its config: not JSON, so the model cannot be saved."""
+
+    def get_config(self):
+        return {"schedules": self.schedules, "boundaries": self.boundaries, "name": self.name}
+
+
+NAMESPACE.update({
+    name: globals()[name] for name in (
+        "MultiStepByLoop", "MultiStepAfterMilestone", "MultiStepGammaOnce", "SequentialByStacking",
+        "SequentialNotRestarted", "SequentialWithoutFromConfig", "SequentialWithObjectsInConfig",
+    )
+})
+
+MULTI_STEP_ARGUMENTS = {"initial_learning_rate": 0.1, "milestones": [3, 7, 8], "gamma": 0.5}
+MULTI_STEP_STEPS = [0, 1, 2, 3, 4, 6, 7, 8, 9, 50]
+COMPONENTS = [
+    callback_probes.component_schedule_spec("linear", 0.0, 0.1, steps=10),
+    callback_probes.component_schedule_spec("exponential", 0.1, 0.05, steps=5),
+    callback_probes.component_schedule_spec("cosine", 0.05, 0.005, steps=20),
+]
+SEQUENTIAL_ARGUMENTS = {"schedules": COMPONENTS, "boundaries": [10, 25]}
+SEQUENTIAL_STEPS = [0, 1, 9, 10, 11, 15, 24, 25, 26, 35, 45, 46, 300]
+
+
+def multi_step_check(target):
+    return callback_probes.schedule_round_trip_matches_values(
+        "multi-step", target, MULTI_STEP_ARGUMENTS, MULTI_STEP_STEPS,
+        [multi_step_float64(step, **MULTI_STEP_ARGUMENTS) for step in MULTI_STEP_STEPS], peak_learning_rate=0.1,
+    )
+
+
+def sequential_check(target):
+    return callback_probes.schedule_round_trip_matches_values(
+        "sequential", target, SEQUENTIAL_ARGUMENTS, SEQUENTIAL_STEPS,
+        [sequential_float64(step, **SEQUENTIAL_ARGUMENTS) for step in SEQUENTIAL_STEPS], peak_learning_rate=0.1,
+    )
+
+
+@pytest.mark.parametrize("spec", COMPONENTS + [callback_probes.component_schedule_spec("constant", 0.02)])
+def test_component_schedules_match_their_float64_reference_and_round_trip(spec):
+    component = callback_probes.component_schedule_class()(**spec)
+    values = callback_probes.evaluate_schedule(component, SEQUENTIAL_STEPS)
+    expected = [callback_probes.component_schedule_float64(spec, step) for step in SEQUENTIAL_STEPS]
+    np.testing.assert_allclose(values, expected, rtol=callback_probes.SCHEDULE_RTOL, atol=1e-7)
+    rebuilt = SCHEDULES.deserialize(SCHEDULES.serialize(component))
+    assert type(rebuilt) is type(component) and rebuilt.get_config() == spec
+
+
+def test_multi_step_reference_is_piecewise_constant_with_boundaries_one_step_earlier():
+    # MultiStepLR drops AT a milestone, PiecewiseConstantDecay one step AFTER a boundary.
+    milestones, gamma = MULTI_STEP_ARGUMENTS["milestones"], MULTI_STEP_ARGUMENTS["gamma"]
+    keras_schedule = SCHEDULES.PiecewiseConstantDecay(
+        [milestone - 1 for milestone in milestones], [0.1 * gamma ** index for index in range(len(milestones) + 1)])
+    values = callback_probes.evaluate_schedule(keras_schedule, range(12))
+    np.testing.assert_allclose(values, [multi_step_float64(step, **MULTI_STEP_ARGUMENTS) for step in range(12)],
+                               rtol=callback_probes.SCHEDULE_RTOL)
+
+
+@pytest.mark.parametrize("make_check, target", [
+    (multi_step_check, "MultiStepByLoop"), (sequential_check, "SequentialByStacking"),
+])
+def test_differently_written_correct_pytorch_style_schedules_pass(make_check, target):
+    result = outcome(make_check(target))
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("make_check, target, message", [
+    (multi_step_check, "MultiStepAfterMilestone", "`values`"),
+    (multi_step_check, "MultiStepGammaOnce", "`values`"),
+    (sequential_check, "SequentialNotRestarted", "`values`"),
+    (sequential_check, "SequentialWithoutFromConfig", "from_config(get_config()) failed"),
+    (sequential_check, "SequentialWithObjectsInConfig", "JSON-serializable"),
+])
+def test_wrong_pytorch_style_schedules_fail(make_check, target, message):
+    result = outcome(make_check(target))
+    assert not result.passed and message in result.message, result.message
+
+
+def test_round_trip_probe_reports_an_unregistered_class():
+    class Unregistered(SCHEDULES.ExponentialDecay):
+        pass
+
+    arguments = {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5}
+    outputs = callback_probes.schedule_round_trip(Unregistered, arguments, [0, 10])
+    np.testing.assert_allclose(outputs["values_from_config"], [0.1, 0.05], rtol=1e-6)
+    assert not outputs["deserialized_same_class"] and "register_keras_serializable" in outputs["round_trip_error"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: callback_probes.component_schedule_spec("staircase", 0.1),
+    lambda: callback_probes.component_schedule_spec("exponential", 0.0, 0.1, steps=10),
+    lambda: callback_probes.component_schedule_spec("linear", -0.1, 0.1, steps=10),
+    lambda: callback_probes.component_schedule_spec("linear", 0.1, 0.01, steps=0),
+    lambda: callback_probes.schedule_round_trip_matches_values("lengths", "S", {}, [0, 1], [0.1],
+                                                               peak_learning_rate=0.1),
+])
+def test_pytorch_style_check_factories_reject_bad_arguments(make):
+    with pytest.raises(ValueError):
+        make()

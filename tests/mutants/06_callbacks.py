@@ -218,6 +218,61 @@ MUTANTS = {
         )],
         "loses": ["test_one_cycle"],
     },
+    # --- PyTorch-style schedules -------------------------------------------------------------
+    "multi_step_drops_after_milestone": {
+        # Off by one at the milestones: the PiecewiseConstantDecay habit (the milestone step keeps the old rate).
+        "cell": "multi_step_decay",
+        "replace": [("ops.greater_equal(step, milestones)", "ops.greater(step, milestones)")],
+        "loses": ["test_multi_step_decay"],
+    },
+    "multi_step_gamma_applied_once": {
+        # Multiplies by gamma once after the first milestone instead of once per milestone reached.
+        "cell": "multi_step_decay",
+        "replace": [(
+            "        return initial_learning_rate * ops.power(ops.cast(self.gamma, dtype), reached)",
+            "        return initial_learning_rate * ops.where(reached > 0, ops.cast(self.gamma, dtype), 1.0)",
+        )],
+        "loses": ["test_multi_step_decay"],
+    },
+    "multi_step_python_branch_on_step": {
+        # Works eagerly, fails in a compiled train step: Python `if` on the step tensor.
+        "cell": "multi_step_decay",
+        "replace": [(
+            "        return initial_learning_rate * ops.power(ops.cast(self.gamma, dtype), reached)",
+            "        if step < self.milestones[0]:\n            return initial_learning_rate\n"
+            "        return initial_learning_rate * ops.power(ops.cast(self.gamma, dtype), reached)",
+        )],
+        "loses": ["test_multi_step_decay"],
+    },
+    "sequential_not_restarted_at_boundary": {
+        # Later schedules see the global step instead of the steps since their boundary.
+        "cell": "sequential_schedule",
+        "replace": [("            local_step = ops.maximum(step - boundary, 0)", "            local_step = step")],
+        "loses": ["test_sequential_schedule"],
+    },
+    "sequential_switches_one_step_late": {
+        "cell": "sequential_schedule",
+        "replace": [("ops.where(ops.greater_equal(step, boundary),", "ops.where(ops.greater(step, boundary),")],
+        "loses": ["test_sequential_schedule"],
+    },
+    "sequential_config_holds_objects": {
+        # Puts the schedule objects into the config: not JSON, so a model using it cannot be saved.
+        "cell": "sequential_schedule",
+        "replace": [(
+            '            "schedules": [keras.optimizers.schedules.serialize(schedule) for schedule in self.schedules],',
+            '            "schedules": self.schedules,',
+        )],
+        "loses": ["test_sequential_schedule"],
+    },
+    "sequential_from_config_not_deserializing": {
+        # Passes the serialized dicts on unbuilt: calling one of them fails after a reload.
+        "cell": "sequential_schedule",
+        "replace": [(
+            '        config["schedules"] = [keras.optimizers.schedules.deserialize(schedule) for schedule in config["schedules"]]\n',
+            "",
+        )],
+        "loses": ["test_sequential_schedule"],
+    },
     # --- ReduceLROnPlateau -------------------------------------------------------------------
     "reduce_lr_cooldown_ignored": {
         "cell": "reduce_lr_on_plateau",
