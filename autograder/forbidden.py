@@ -48,15 +48,32 @@ def defining_sources(answers, symbol):
     return found
 
 
-def forbidden_uses(source, forbidden_paths):
-    """Lines of source that use a forbidden built-in (by its dotted path or last name after import)."""
-    uses = code_scan.findings(source, lambda tree: _forbidden_uses_in(tree, forbidden_paths))
+def imported_names(trusted_sources):
+    """The module aliases that trusted cells (the lab's setup cells) define for the answers after them, e.g.
+    {"ops": "keras.ops"} from `from keras import ops`; a cell that is not Python (`%pip ...`) adds none."""
+    aliases = {}
+    for source in trusted_sources:
+        try:
+            tree = code_scan.parse(source)
+        except code_scan.UnscannableSource:
+            continue
+        if tree is not None:
+            aliases.update(_module_aliases(tree))
+    return aliases
+
+
+def forbidden_uses(source, forbidden_paths, inherited_aliases=None):
+    """Lines of source that use a forbidden built-in (by its dotted path or last name after import).
+
+    inherited_aliases (from imported_names) resolve names the answer uses without importing them itself, such
+    as `ops` imported by the lab's setup cell."""
+    uses = code_scan.findings(source, lambda tree: _forbidden_uses_in(tree, forbidden_paths, inherited_aliases))
     return uses if uses and "could not be scanned" in uses[0] else uses + indirect_access(source)
 
 
-def _forbidden_uses_in(tree, forbidden_paths):
+def _forbidden_uses_in(tree, forbidden_paths, inherited_aliases=None):
     short_names = {path.rsplit(".", 1)[-1] for path in forbidden_paths}
-    aliases = _module_aliases(tree)
+    aliases = {**(inherited_aliases or {}), **_module_aliases(tree)}
     uses = []
     imported = set()
     for node in ast.walk(tree):

@@ -120,20 +120,22 @@ def compute_references(lab, isolation="auto"):
 
 
 def _forbidden_problems(lab, program, targets):
-    """Messages for each target symbol whose defining answer cell names a forbidden built-in.
+    """Messages for each target symbol whose defining answer cell names a forbidden built-in (those disabled
+    while grading, and those refused in the source only: lab.forbidden_in_source).
 
     Reaching modules by name (importlib, keras.src, sys.modules) is not zeroed here: the
     sandbox disables the built-ins themselves and records a module run again, so such code is
     flagged for review instead (see _static_notes_and_review).
     """
     problems = []
+    setup_aliases = forbidden.imported_names(cell.source for cell in lab.cells if cell.role == "setup")
     for symbol in sorted(targets):
-        paths = lab.forbidden_builtins.get(symbol)
+        paths = lab.forbidden_builtins.get(symbol, []) + lab.forbidden_in_source.get(symbol, [])
         if not paths:
             continue
         for grade_id, source in forbidden.defining_sources(program.answers, symbol).items():
             indirect = set(forbidden.indirect_access(source)) - {forbidden.code_scan.unscannable_finding("")}
-            uses = [use for use in forbidden.forbidden_uses(source, paths)
+            uses = [use for use in forbidden.forbidden_uses(source, paths, setup_aliases)
                     if use not in indirect or "could not be scanned" in use]
             if uses:
                 problems.append(

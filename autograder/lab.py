@@ -80,6 +80,10 @@ class Lab:
     forbidden_builtins: dict  # student symbol -> Keras built-ins it may not use
     limits: sandbox.Limits
     forbidden_kernels: dict = dataclasses.field(default_factory=dict)  # symbol -> TensorFlow op names
+    # symbol -> built-ins refused in its answer by the static scan only: never disabled while grading, because
+    # checks or Keras itself call them (a Softmax layer may not call keras.ops.softmax; Dense(activation=
+    # "softmax") still does)
+    forbidden_in_source: dict = dataclasses.field(default_factory=dict)
     student_tools: tuple = ()  # labkit modules the lab lends to answers (e.g. labkit.autodiff); the rest refuse
     written_answers: tuple = ()  # WrittenAnswer of every discussion question: ungraded, no points
 
@@ -208,6 +212,10 @@ def load_lab(source_path):
     if not isinstance(kernels, dict) or not all(isinstance(names, list) for names in kernels.values()):
         raise LabDefinitionError(f"{source_path.name}: metadata labkit.forbidden_kernels must map names to lists "
                                  "of TensorFlow op names such as 'Conv2D'")
+    in_source = settings.get("forbidden_in_source", {})
+    if not isinstance(in_source, dict) or not all(isinstance(paths, list) for paths in in_source.values()):
+        raise LabDefinitionError(f"{source_path.name}: metadata labkit.forbidden_in_source must map names to lists "
+                                 "of dotted paths such as 'keras.ops.softmax'")
     tools = settings.get("student_tools", [])
     if not isinstance(tools, list) or not all(isinstance(name, str) and name.startswith("labkit.") for name in tools):
         raise LabDefinitionError(f"{source_path.name}: metadata labkit.student_tools must list labkit modules "
@@ -221,6 +229,7 @@ def load_lab(source_path):
         forbidden_builtins={name: list(paths) for name, paths in forbidden.items()},
         limits=sandbox.Limits.from_dict(settings.get("limits", {})),
         forbidden_kernels={name: list(names) for name, names in kernels.items()},
+        forbidden_in_source={name: list(paths) for name, paths in in_source.items()},
         student_tools=tuple(tools),
         written_answers=tuple(written),
     )

@@ -236,3 +236,12 @@ def test_the_backends_private_modules_and_operator_registries_are_indirect_acces
     for name in ("t.ops.aten.conv2d", "torch._C", "jax._src.lax"):
         assert name in found, (name, found)
     assert forbidden.indirect_access("import torch\nimport jax\nfrom jax import lax\ny = torch.nn.functional.relu(x)\n") == []
+
+
+def test_names_imported_by_the_setup_cells_resolve_in_the_answer():
+    """`ops` imported by the lab's setup cell (not by the answer) still resolves to keras.ops."""
+    aliases = forbidden.imported_names(["%pip install labkit", "import keras\nfrom keras import ops\n"])
+    assert aliases["ops"] == "keras.ops"
+    answer = "def call(self, inputs):\n    return ops.softmax(inputs, axis=self.axis)\n"
+    assert forbidden.forbidden_uses(answer, ["keras.ops.softmax"]) == []
+    assert forbidden.forbidden_uses(answer, ["keras.ops.softmax"], aliases) == ["line 2: ops.softmax"]

@@ -4,6 +4,7 @@ import copy
 import functools
 import json
 import shutil
+import types
 
 import nbformat
 import nbgrader.api
@@ -523,3 +524,29 @@ def test_remove_instructor_cells_reports_whether_it_changed_anything():
     assert release.remove_instructor_cells(notebook) is True
     assert [cell.source for cell in notebook.cells] == ["x = 1"]
     assert release.remove_instructor_cells(notebook) is False
+
+
+def test_forbidden_in_source_is_refused_by_the_scan_without_being_disabled(tmp_path):
+    """metadata.labkit.forbidden_in_source: built-ins a symbol's answer may not call, though the checks may (so
+    the sandbox cannot disable them): only the static scan refuses them, on every backend."""
+    from autograder import grading
+
+    def square_in_source(notebook):
+        notebook.metadata["labkit"]["forbidden_in_source"] = {"square": ["keras.ops.square", "jax.numpy.square"]}
+
+    lab = lab_module.load_lab(_variant(tmp_path, square_in_source))
+    assert lab.forbidden_in_source == {"square": ["keras.ops.square", "jax.numpy.square"]}
+    assert "keras.ops.square" not in grading._all_forbidden(lab)  # never disabled while grading
+    calls_it = types.SimpleNamespace(answers={"square": "from keras import ops\ndef square(x):\n    return ops.square(x)\n"})
+    (problem,) = grading._forbidden_problems(lab, calls_it, {"square"})
+    assert "`square` (cell `square`)" in problem and "ops.square" in problem
+    own = types.SimpleNamespace(answers={"square": "def square(x):\n    return x * x\n"})
+    assert grading._forbidden_problems(lab, own, {"square"}) == []
+
+
+def test_forbidden_in_source_must_map_symbols_to_lists(tmp_path):
+    def malformed(notebook):
+        notebook.metadata["labkit"]["forbidden_in_source"] = {"relu": "keras.ops.relu"}
+
+    with pytest.raises(lab_module.LabDefinitionError, match="forbidden_in_source"):
+        lab_module.load_lab(_variant(tmp_path, malformed))

@@ -30,7 +30,7 @@ def test_lab_follows_the_conventions(lab_id):
         for graded in part.checks:
             if graded.hidden:
                 assert graded.check.hint, f"{part.grade_id}: hidden checks need a hint for the feedback"
-    for symbol, paths in lab.forbidden_builtins.items():
+    for symbol, paths in {**lab.forbidden_builtins, **lab.forbidden_in_source}.items():
         assert all(path.startswith(BACKEND_PACKAGES) for path in paths), symbol
 
 
@@ -117,3 +117,17 @@ def test_lab_has_discussion_questions_whose_model_answers_stay_out_of_the_releas
     predict_cells = [cell for cell in lab.cells if cell.editable]
     assert 1 <= len(predict_cells) <= 2 and all(cell.role == "experiment" for cell in predict_cells)
     assert all("EDIT ME" in cell.source for cell in predict_cells), "mark the line a student edits"
+
+
+@pytest.mark.parametrize("lab_id", LAB_IDS)
+def test_lab_asserts_its_headline_phenomenon_and_the_release_does_not(lab_id):
+    """Issue 12: each lab has instructor-only cells (tag `instructor`) that check, with labkit.phenomena, that
+    its experiments show what the text claims; CI runs them with the solutions in fast mode (nbval)."""
+    source = json.loads((SOLUTIONS / lab_id / f"{lab_id}.ipynb").read_text())
+    headline_cells = ["".join(cell["source"]) for cell in source["cells"]
+                      if "instructor" in cell["metadata"].get("tags", [])]
+    assert headline_cells and all("phenomena.expect(" in text for text in headline_cells), \
+        "add an instructor-only cell that calls labkit.phenomena.expect on the experiment's numbers"
+    released = json.loads((ROOT / "labs" / lab_id / f"{lab_id}.ipynb").read_text())
+    assert not [cell for cell in released["cells"] if "instructor" in cell["metadata"].get("tags", [])]
+    assert "phenomena.expect(" not in json.dumps(released)

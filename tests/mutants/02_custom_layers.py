@@ -145,8 +145,9 @@ MUTANTS = {
         "loses": ["test_softmax_layer"],
     },
     "softmax_built_in_function": {
-        # Calls the functional built-in, which grading cannot disable (the Dense checks use it): on TensorFlow the
-        # Softmax kernel reached from this answer is recorded and the part scores 0.
+        # Calls the functional built-in, which grading cannot disable (the Dense checks use it): the static scan
+        # refuses it in this answer (forbidden_in_source) on every backend; on TensorFlow the Softmax kernel
+        # reached from the answer is recorded too.
         "cell": "softmax_layer",
         "replace": [("        shifted = inputs - ops.max(inputs, axis=self.axis, keepdims=True)\n"
                      "        exponentials = ops.exp(shifted)\n"
