@@ -1063,8 +1063,10 @@ def _keras_dense_block():
             return features
 
         def get_config(self):
-            return {**super().get_config(), "num_layers": self.num_layers, "growth_rate": self.growth_rate,
-                    "transition_filters": self.transition_filters}
+            config = super().get_config()
+            config.update(num_layers=self.num_layers, growth_rate=self.growth_rate,
+                          transition_filters=self.transition_filters)
+            return config
 
     return KerasDenseBlock
 

@@ -180,7 +180,7 @@ def test_the_full_sizes_are_the_labs_full_mode():
     assert "lenet_epochs = labkit.environment.by_mode(fast=2, full=15)" in source
     assert gpu_check.LENET_FULL["epochs"] == 15 and gpu_check.LENET_FULL["train_size"] is None
     assert "stage_widths = labkit.environment.by_mode(fast=(8, 16, 32), full=(64, 128, 256))" in source
-    assert "cifar_epochs = labkit.environment.by_mode(fast=2, full=30)" in source
+    assert "cifar_epochs = labkit.environment.by_mode(fast=3, full=30)" in source
     assert "warmup_epochs = labkit.environment.by_mode(fast=1, full=5)" in source
     assert gpu_check.RESNET_FULL["widths"] == (64, 128, 256) and gpu_check.RESNET_FULL["schedule_epochs"] == 30
     assert gpu_check.RESNET_FULL["warmup_epochs"] == 5 and gpu_check.RESNET_FULL["blocks_per_stage"] == 2
