@@ -42,6 +42,7 @@ SUITES = {
         ("Dense", "keras.src.layers.core.dense_test", ("layers", "Dense")),
         ("LeakyReLU", "keras.src.layers.activations.leaky_relu_test", ("leaky_relu", "LeakyReLU")),
         ("PReLU", "keras.src.layers.activations.prelu_test", ("prelu", "PReLU")),
+        ("Softmax", "keras.src.layers.activations.softmax_test", ("softmax", "Softmax")),
     ],
     # 03_initializers: Keras's random_initializers_test tests VarianceScaling (Glorot and He are presets of it)
     # and never names GlorotUniform, GlorotNormal, HeNormal or HeUniform: no Keras test applies.
@@ -49,10 +50,14 @@ SUITES = {
         ("Dropout", "keras.src.layers.regularization.dropout_test", ("layers", "Dropout")),
         ("BatchNormalization", "keras.src.layers.normalization.batch_normalization_test",
          ("layers", "BatchNormalization")),
+        ("LayerNormalization", "keras.src.layers.normalization.layer_normalization_test",
+         ("layers", "LayerNormalization")),
+        ("GroupNormalization", "keras.src.layers.normalization.group_normalization_test",
+         ("layers", "GroupNormalization")),
     ],
     "05_optimizers": [
         (name, f"keras.src.optimizers.{name.lower()}_test", (name, None))
-        for name in ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW")
+        for name in ("SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW")
     ],
     "06_callbacks": [
         ("EarlyStopping", "keras.src.callbacks.early_stopping_test", ("callbacks", "EarlyStopping")),
@@ -72,6 +77,11 @@ SUITES = {
 _LORA = "LoRA (enable_lora, lora_rank): not part of the lab"
 _QUANTIZATION = "quantization (int8/int4/float8, GPTQ, AWQ): not part of the lab"
 _CONSTRAINTS = "kernel/bias constraints and regularizers: not arguments of the lab's class (refused as unknown keywords)"
+
+_SOFTMAX_MASKS = "masks (masked logits get probability 0): the lab's Softmax.call takes no mask"
+_GROUPS_LAST_AXIS = "axis other than -1: the lab's GroupNormalization groups the channels-last axis only (and refuses others)"
+_OWN_WORDING = ("matches Keras's exact error message; the lab's layer refuses the same input with a ValueError "
+                "worded its own way")
 
 # class -> {test id (TestClass.method) or a prefix ending in "*": why the lab leaves it out}.
 EXCLUSIONS = {
@@ -99,6 +109,12 @@ EXCLUSIONS = {
         "PReLUTest.test_prelu": "alpha_regularizer and alpha_constraint: not arguments of the lab's PReLU",
         "PReLUTest.test_prelu_correctness": "alpha_regularizer and alpha_constraint: not arguments of the lab's PReLU",
     },
+    "Softmax": {
+        "SoftmaxTest.test_softmax": "expects supports_masking=True: the lab's Softmax takes no mask (and says so)",
+        "SoftmaxTest.test_softmax_correctness_with_mask": _SOFTMAX_MASKS,
+        "SoftmaxTest.test_softmax_mask_*": _SOFTMAX_MASKS,
+        "SoftmaxTest.test_softmax_masked_values_are_zero*": _SOFTMAX_MASKS,
+    },
     "Dropout": {
         "DropoutTest.test_dropout_partial_noise_shape*": "noise_shape: not an argument of the lab's Dropout",
         "DropoutTest.test_validate_noise_shape*": "noise_shape: not an argument of the lab's Dropout",
@@ -113,6 +129,23 @@ EXCLUSIONS = {
         "BatchNormalizationTest.test_renorm*": "batch renormalization (renorm): not part of the lab",
         "BatchNormalizationTest.test_serialization": "its config round trip uses renorm, not part of the lab",
         "BatchNormalizationTest.test_bn_basics": "its run_layer_test cases pass beta/gamma regularizers and constraints",
+    },
+    "LayerNormalization": {
+        "LayerNormalizationTest.test_invalid_axis": "a list or dict of axes: the lab's layer takes one integer axis",
+        "LayerNormalizationTest.test_unsorted_axis": "a list of axes: the lab's layer takes one integer axis",
+        "LayerNormalizationTest.test_ln_basics": "its run_layer_test cases pass beta/gamma regularizers",
+        "LayerNormalizationTest.test_output": "beta_initializer / gamma_initializer: not arguments of the lab's layer",
+        "LayerNormalizationTest.test_output_with_rms_scaling": "rms_scaling (RMSNorm): not part of the lab",
+    },
+    "GroupNormalization": {
+        "GroupNormalizationTest.test_groupnorm": "its run_layer_test cases pass beta/gamma regularizers",
+        "GroupNormalizationTest.test_broadcasting_2d_channels_first": _GROUPS_LAST_AXIS,
+        "GroupNormalizationTest.test_correctness_1d": _GROUPS_LAST_AXIS,
+        "GroupNormalizationTest.test_correctness_2d": _GROUPS_LAST_AXIS,
+        "GroupNormalizationTest.test_groups_bigger_than_dim_error": _OWN_WORDING,
+        "GroupNormalizationTest.test_groups_not_a_multiple_of_dim_error": _OWN_WORDING,
+        "GroupNormalizationTest.test_groups_rejects_invalid_values": _OWN_WORDING,
+        "GroupNormalizationTest.test_undefined_dim_error": _OWN_WORDING,
     },
     "EarlyStopping": {
         "EarlyStoppingTest.test_early_stopping": "reads Keras's private attribute `monitor_op` (the lab's class compares "
