@@ -542,17 +542,23 @@ class ConcatenatingDenseBlock(keras.layers.Layer):
     def __init__(self, num_layers, growth_rate, transition_filters=None, conv_layer=keras.layers.Conv2D,
                  pooling_layer=keras.layers.AveragePooling2D, **kwargs):
         super().__init__(**kwargs)
-        self.num_layers, self.growth_rate, self.transition_filters = num_layers, growth_rate, transition_filters
-        self.conv_layer, self.pooling_layer = conv_layer, pooling_layer
+        self.num_layers = num_layers
+        self.growth_rate = growth_rate
+        self.transition_filters = transition_filters
+        self.conv_layer = conv_layer
+        self.pooling_layer = pooling_layer
 
     def build(self, input_shape):
-        self.norms = [keras.layers.BatchNormalization() for _ in range(self.num_layers)]
-        self.convolutions = [self.conv_layer(self.growth_rate, 3, padding="same", use_bias=False)
-                             for _ in range(self.num_layers)]
-        if self.transition_filters is not None:
-            self.transition_norm = keras.layers.BatchNormalization()
-            self.transition = self.conv_layer(self.transition_filters, 1, use_bias=False)
-            self.pooling = self.pooling_layer(2)
+        self.norms, self.convolutions = [], []
+        for _ in range(self.num_layers):
+            self.norms.append(keras.layers.BatchNormalization())
+            self.convolutions.append(self.conv_layer(filters=self.growth_rate, kernel_size=(3, 3), padding="same",
+                                                     use_bias=False))
+        if self.transition_filters is None:
+            return
+        self.transition_norm = keras.layers.BatchNormalization()
+        self.transition = self.conv_layer(filters=self.transition_filters, kernel_size=(1, 1), use_bias=False)
+        self.pooling = self.pooling_layer(pool_size=(2, 2))
 
     def new_features(self, index, features, training):
         return self.convolutions[index](ops.relu(self.norms[index](features, training=training)))
