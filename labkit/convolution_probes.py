@@ -22,8 +22,8 @@ built-ins off while student code runs, so the probes pass stand-ins defined here
 * ``pooling_layer`` stand-in: records its settings and keeps the top-left pixel of each window
   (shapes as ``keras.layers.MaxPooling2D``).
 
-The dense-block probe compares with a trusted reference, ``KerasDenseBlock`` (made on first use
-from Keras layers, see ``__getattr__``), run through the same probe with the same stand-ins:
+The dense-block probe compares with a trusted reference, ``labkit.dense_block_reference.KerasDenseBlock``
+(Keras layers; imported only by the check), run through the same probe with the same stand-ins:
 every convolution and batch normalization gets seeded values chosen by its shape, which a
 correct block makes unique, so both blocks compute with the same weights whatever order or
 names the student gives them.
@@ -1027,63 +1027,6 @@ def dense_block(block_class, num_layers, growth_rate, input_shape, transition_fi
     return outputs
 
 
-def _keras_dense_block():
-    """The trusted reference: the lab's dense block written with Keras layers (Concatenate, BatchNormalization)."""
-    import keras
-
-    @keras.saving.register_keras_serializable(package="labkit")
-    class KerasDenseBlock(keras.layers.Layer):
-        """num_layers x (BN -> ReLU -> 3x3 conv of growth_rate filters), each concatenated after its input."""
-
-        def __init__(self, num_layers, growth_rate, transition_filters=None, conv_layer=keras.layers.Conv2D,
-                     pooling_layer=keras.layers.AveragePooling2D, **kwargs):
-            super().__init__(**kwargs)
-            self.num_layers, self.growth_rate, self.transition_filters = num_layers, growth_rate, transition_filters
-            self.conv_layer, self.pooling_layer = conv_layer, pooling_layer
-
-        def build(self, input_shape):
-            self.norms = [keras.layers.BatchNormalization() for _ in range(self.num_layers)]
-            self.convolutions = [self.conv_layer(self.growth_rate, 3, padding="same", use_bias=False)
-                                 for _ in range(self.num_layers)]
-            self.concatenate = keras.layers.Concatenate(axis=-1)
-            if self.transition_filters is not None:
-                self.transition_norm = keras.layers.BatchNormalization()
-                self.transition_convolution = self.conv_layer(self.transition_filters, 1, use_bias=False)
-                self.transition_pooling = self.pooling_layer(2)
-
-        def call(self, inputs, training=None):
-            features = inputs
-            for norm, convolution in zip(self.norms, self.convolutions):
-                new_features = convolution(keras.activations.relu(norm(features, training=training)))
-                features = self.concatenate([features, new_features])
-            if self.transition_filters is not None:
-                features = self.transition_convolution(
-                    keras.activations.relu(self.transition_norm(features, training=training)))
-                features = self.transition_pooling(features)
-            return features
-
-        def get_config(self):
-            config = super().get_config()
-            config.update(num_layers=self.num_layers, growth_rate=self.growth_rate,
-                          transition_filters=self.transition_filters)
-            return config
-
-    return KerasDenseBlock
-
-
-_REFERENCE_FACTORIES = {"KerasDenseBlock": _keras_dense_block}
-_REFERENCES_MADE = {}
-
-
-def __getattr__(name):
-    """Trusted references made from Keras on first use (this module must not import Keras when it is imported)."""
-    if name not in _REFERENCE_FACTORIES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if name not in _REFERENCES_MADE:
-        _REFERENCES_MADE[name] = _REFERENCE_FACTORIES[name]()
-    return _REFERENCES_MADE[name]
-
-
 # ---------------------------------------------------------------------------
 # Check factories.
 
@@ -1286,7 +1229,7 @@ def dense_block_matches(description, num_layers, growth_rate, input_shape, *, tr
         target=target,
         arguments={"num_layers": num_layers, "growth_rate": growth_rate, "input_shape": list(input_shape),
                    "transition_filters": transition_filters, "seed": seed},
-        reference=f"{PROBE_MODULE}.KerasDenseBlock",
+        reference="labkit.dense_block_reference.KerasDenseBlock",
         rtol=BLOCK_RTOL,
         atol=BLOCK_ATOL,
         hint=hint,

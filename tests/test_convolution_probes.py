@@ -13,6 +13,8 @@ from keras import ops
 
 from labkit import checks
 from labkit import convolution_probes as probes
+from labkit import dense_block_reference
+from labkit import dense_block_reference
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -1113,7 +1115,7 @@ def test_dense_reference_with_keras_layers_equals_a_float64_closed_form():
     computes BN -> ReLU -> conv, concatenated after the inputs, then the transition (float64 NumPy)."""
     shape, growth_rate, transition_filters = (2, 6, 6, 3), 4, 5
     inputs = probes._seeded_normal(shape, 5)
-    block = probes.KerasDenseBlock(2, growth_rate, transition_filters=transition_filters)
+    block = dense_block_reference.KerasDenseBlock(2, growth_rate, transition_filters=transition_filters)
     block(inputs)
     random = np.random.RandomState(5)
     kernels = {}

@@ -1083,12 +1083,15 @@ CASES[LAB06] = {
     # reloaded modules, PolynomialDecay from the same text with a comment on every line,
     # ExponentialDecay from the schedules module linked in and imported anew. The schedules file
     # defines every schedule the lab forbids, and monitor_callback.py the MonitorCallback that
-    # EarlyStopping forbids: every part scores 0.
+    # EarlyStopping forbids: every part scores 0, except SequentialSchedule's, which forbids nothing of
+    # Keras's (Keras has no composition of schedules) and keeps its (solution) points.
     "keras_source_run_again": (
         {"cosine_decay": LAB06_EXEC_COSINE, "polynomial_decay": LAB06_DISGUISED_POLYNOMIAL,
          "reduce_lr_on_plateau": LAB06_RELOAD_PLATEAU, "exponential_decay": LAB06_LINKED_EXPONENTIAL},
         None,
-        "nothing",
+        "full except test_early_stopping_patience, test_early_stopping_restore, test_exponential_decay, "
+        "test_inverse_time_decay, test_polynomial_decay, test_piecewise_constant, test_cosine_warmup, "
+        "test_cosine_restarts, test_one_cycle, test_multi_step_decay, test_reduce_lr_on_plateau",
         [("problems", "copied from the library source file"), ("problems", "runs the library module"),
          ("problems", "cell polynomial_decay | cell `polynomial_decay`"),
          ("problems", "cell exponential_decay | cell `exponential_decay`")],
@@ -1102,14 +1105,15 @@ CASES[LAB06] = {
         [("problems", "compiles code under the library file name | " + HIDDEN_FORBIDDEN)],
     ),
     # (own) Hooks off: copied InverseTimeDecay unseen; ReduceLROnPlateau's probe requests into the feedback.
-    # The copy comes from the file that defines every schedule (all schedule parts score 0), and
+    # The copy comes from the file that defines every Keras schedule (every part forbidding one, MultiStepDecay's
+    # too, scores 0; SequentialSchedule forbids none), and
     # the hooks-off cell fails before it defines leak_request, which ReduceLROnPlateau calls.
     "grader_hooks_switched_off": (
         {"inverse_time_decay": LAB06_HOOKS_OFF_INVERSE_TIME,
          "reduce_lr_on_plateau": _renamed_class("ReduceLROnPlateau", LAB06_HOOKS_OFF_PLATEAU)},
         _extra_cells(ENCODE_SOURCE + HOOKS_OFF_SOURCE, at_top=True),
         "full except test_exponential_decay, test_inverse_time_decay, test_polynomial_decay, test_piecewise_constant, "
-        "test_cosine_warmup, test_cosine_restarts, test_one_cycle, test_reduce_lr_on_plateau",
+        "test_cosine_warmup, test_cosine_restarts, test_one_cycle, test_multi_step_decay, test_reduce_lr_on_plateau",
         [("review", "cell_contents"), ("problems", "copied from the library source file")],
     ),
     # (9) Patches made while a probe runs void that check (even of a correct answer); patches of
